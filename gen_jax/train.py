@@ -1,0 +1,284 @@
+"""The family-agnostic loop: data -> step -> log / eval / checkpoint / preempt.
+
+``train_and_evaluate`` runs any family (``config.family``) on any mesh. Everything that
+can be wrong with the inputs is checked in ``setup`` before a step is compiled.
+"""
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Any, Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from gen_jax import data as data_lib
+from gen_jax import families
+from gen_jax.core import checkpoint as ckpt_lib
+from gen_jax.core import sharding as shard_lib
+from gen_jax.core.config import config_to_dict, validate_common
+from gen_jax.core.errors import CheckpointError, ConfigError, NonFiniteLossError
+from gen_jax.core.images import save_image_grid
+from gen_jax.core.metrics import MetricWriter, ProgressLine, format_seconds
+from gen_jax.core.runtime import PreemptionWatcher, check_workdir
+
+
+@dataclasses.dataclass
+class Run:
+  """Everything a mode needs, built and checked before compiling anything."""
+  config: Any
+  workdir: str
+  family: Any
+  info: Any
+  mesh: Any
+  checkpointer: ckpt_lib.Checkpointer
+  config_dict: dict
+  is_main: bool
+
+  def path(self, *parts: str) -> str:
+    return os.path.join(self.workdir, *parts)
+
+
+def setup(config: Any, workdir: str, mode: str = 'train') -> Run:
+  """Validates config, data, mesh, workdir and any existing checkpoint (no compilation)."""
+  validate_common(config)
+  family = families.get_family(config.family)
+  info = data_lib.get_dataset_info(config.dataset)
+  if hasattr(family, 'validate_config'):
+    family.validate_config(config, info)
+  mesh = shard_lib.make_mesh(config.mesh)
+  shard_lib.check_batch_size(config.batch_size, mesh)
+  if mode == 'eval':
+    shard_lib.check_batch_size(config.get('eval_batch_size', config.batch_size), mesh, 'config.eval_batch_size')
+  workdir = check_workdir(workdir, must_exist=(mode != 'train'))
+  checkpointer = ckpt_lib.Checkpointer(workdir, max_to_keep=config.get('keep_checkpoints', 3),
+                                       async_save=config.get('async_checkpointing', True))
+  config_dict = config_to_dict(config)
+  latest = checkpointer.latest_step()
+  if latest is not None:
+    checkpointer.check_config(latest, config_dict)
+  elif mode != 'train':
+    raise CheckpointError(f'no checkpoint in {checkpointer.directory}; --mode={mode} needs a trained run '
+                          '(train first with --mode=train and the same --workdir).')
+  return Run(config, workdir, family, info, mesh, checkpointer, config_dict, jax.process_index() == 0)
+
+
+def _example_batch(run: Run) -> dict[str, jax.Array]:
+  """One global train batch for (data-dependent) initialisation, without consuming the stream."""
+  it = data_lib.make_train_iterator(run.config, jax.process_index(), jax.process_count())
+  return shard_lib.global_batch(next(it), run.mesh)
+
+
+def init_or_restore(run: Run, rng: jax.Array, example: dict) -> tuple[Any, Any, dict | None]:
+  """Returns ``(state, state_shardings, data_state)``: the latest checkpoint if any, else a fresh init."""
+  init_fn = lambda r, b: run.family.init(r, run.config, b)  # noqa: E731
+  abstract = jax.eval_shape(init_fn, rng, example)
+  shardings = shard_lib.state_shardings(abstract, run.mesh)
+  latest = run.checkpointer.latest_step()
+  if latest is not None:
+    state, data_state = run.checkpointer.restore(latest, ckpt_lib.abstract_like(abstract, shardings))
+    return state, shardings, data_state
+  state = jax.jit(init_fn, out_shardings=shardings)(rng, example)
+  return state, shardings, None
+
+
+def compile_train_step(run: Run, shardings: Any, example: dict):
+  """``jax.jit`` of the family's step with explicit shardings and donation of the state."""
+  batch_shardings = {k: shard_lib.batch_sharding(run.mesh) for k in example}
+  return jax.jit(run.family.make_train_step(run.config),
+                 in_shardings=(shardings, batch_shardings, shard_lib.replicated(run.mesh)),
+                 out_shardings=(shardings, shard_lib.replicated(run.mesh)),
+                 donate_argnums=0)
+
+
+def _check_finite(step: int, metrics: dict, run: Run) -> dict:
+  host = {k: float(v) for k, v in jax.device_get(metrics).items()}
+  if not math.isfinite(host.get('loss', 0.0)):
+    run.checkpointer.wait()
+    last = run.checkpointer.latest_step()
+    where = (f'the last finite checkpoint (step {last}) is kept in {run.checkpointer.directory}'
+             if last is not None else 'no checkpoint was written before it')
+    raise NonFiniteLossError(f'the loss became {host["loss"]} at step {step}; {where}. Lower config.optim.lr, '
+                             'enable config.optim.grad_clip, or check the data preprocessing.')
+  return host
+
+
+def _due(step: int, every: int, last: int) -> bool:
+  return bool(every) and (step % every == 0 or step == last)
+
+
+def write_images(run: Run, state: Any, batch: dict, rng: jax.Array, step: int) -> list[str]:
+  """Writes the family's visualisations (samples, reconstructions) as PNG grids."""
+  if not hasattr(run.family, 'visualize') or run.info.kind != 'image':
+    return []
+  images = shard_lib.to_host(run.family.visualize(state, batch, rng, run.config))
+  paths = []
+  if run.is_main:
+    for name, imgs in images.items():
+      paths.append(save_image_grid(imgs, run.path('images', f'{name}_{step:07d}.png'), scale=2))
+  return paths
+
+
+@jax.jit
+def _masked_sums(per_example: dict, mask: jax.Array):
+  """Masked sum and sum of squares of each per-example metric, and the number of real rows."""
+  sums = {k: (jnp.sum(v * mask), jnp.sum(jnp.square(v) * mask)) for k, v in per_example.items()}
+  return sums, jnp.sum(mask)
+
+
+def evaluate(run: Run, state: Any, rng: jax.Array, eval_step=None, split: str | None = None) -> dict:
+  """One full pass over the eval split: mean and standard error of each per-example metric.
+
+  The family's eval step returns per-example values ``[B]``; padding rows (``mask == 0``)
+  of the last batch are excluded, so every example counts exactly once.
+  """
+  cfg = run.config
+  eval_cfg = cfg
+  if cfg.get('eval_batch_size', None):
+    eval_cfg = cfg.copy_and_resolve_references()
+    eval_cfg.batch_size = cfg.eval_batch_size
+  if eval_step is None:
+    eval_step = jax.jit(run.family.make_eval_step(cfg))
+  sums: dict[str, float] = {}
+  sqs: dict[str, float] = {}
+  count = 0.0
+  it = data_lib.make_eval_iterator(eval_cfg, jax.process_index(), jax.process_count(), split=split)
+  for i, local in enumerate(it):
+    batch = shard_lib.global_batch(local, run.mesh)
+    vals, m = shard_lib.to_host(_masked_sums(eval_step(state, batch, jax.random.fold_in(rng, i)), batch['mask']))
+    count += float(m)
+    for k, (s, sq) in vals.items():
+      sums[k] = sums.get(k, 0.0) + float(s)
+      sqs[k] = sqs.get(k, 0.0) + float(sq)
+  results = {}
+  for k in sums:
+    mean = sums[k] / count
+    var = max(sqs[k] / count - mean ** 2, 0.0) * count / max(count - 1.0, 1.0)
+    results[k] = {'value': mean, 'stderr': math.sqrt(var / count), 'num_samples': int(count)}
+  return results
+
+
+def train_and_evaluate(config: Any, workdir: str) -> dict:
+  """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint); returns final metrics."""
+  run = setup(config, workdir, 'train')
+  total = config.num_train_steps
+  rng = jax.random.key(config.seed)
+  init_rng, train_rng, eval_rng, vis_rng = jax.random.split(rng, 4)
+  example = _example_batch(run)
+  state, shardings, data_state = init_or_restore(run, init_rng, example)
+  train_it = data_lib.make_train_iterator(config, jax.process_index(), jax.process_count())
+  if data_state:
+    train_it.set_state(data_state)
+  step = int(jax.device_get(state.step))
+  writer = MetricWriter(run.workdir, enabled=run.is_main)
+  if run.is_main:
+    with open(run.path('config.json'), 'w', encoding='utf-8') as f:
+      json.dump(run.config_dict, f, indent=2, sort_keys=True)
+    n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.params))
+    logging.info('%s: %s on %s (%d train / %d eval examples); %s parameters; mesh %s; %s at step %d.',
+                 config.family, config.model.name, run.info.name, run.info.num_train, run.info.num_eval,
+                 f'{n_params:,}', dict(run.mesh.shape), 'resuming' if step else 'starting', step)
+  t_compile = time.perf_counter()
+  train_step = compile_train_step(run, shardings, example)
+  train_step = train_step.lower(state, example, train_rng).compile()
+  if run.is_main:
+    logging.info('train step compiled in %.1fs', time.perf_counter() - t_compile)
+  eval_step = jax.jit(run.family.make_eval_step(config))
+  progress = ProgressLine(total, step, enabled=run.is_main)
+  last_host: dict = {}
+  stopped_by = None
+  t_start = time.perf_counter()
+  with PreemptionWatcher() as watcher:
+    pending = None
+    while step < total:
+      batch = shard_lib.global_batch(next(train_it), run.mesh)
+      state, metrics = train_step(state, batch, train_rng)
+      step += 1
+      if pending is not None:  # check the previous step while this one runs (no pipeline stall)
+        last_host = _check_finite(*pending, run)
+      pending = (step, metrics)
+      if _due(step, config.log_every, total):
+        last_host = _check_finite(step, metrics, run)
+        pending = None
+        writer.write_scalars(step, last_host, prefix='train/')
+        progress.update(step, last_host)
+      if _due(step, config.checkpoint_every, total):
+        if pending is not None:
+          last_host = _check_finite(*pending, run)
+          pending = None
+        run.checkpointer.save(step, state, train_it.get_state(), run.config_dict)
+      if _due(step, config.eval_every, total):
+        results = evaluate(run, state, eval_rng, eval_step)
+        writer.write_scalars(step, {k: v['value'] for k, v in results.items()}, prefix='eval/')
+        if run.is_main:
+          logging.info('eval at step %d: %s', step, ', '.join(f'{k} {v["value"]:.4f}' for k, v in results.items()))
+      if _due(step, config.sample_every, total):
+        write_images(run, state, batch, jax.random.fold_in(vis_rng, step), step)
+      if step < total and watcher.should_stop(step, run.checkpointer):
+        if pending is not None:
+          last_host = _check_finite(*pending, run)
+        stopped_by = watcher.signal_name
+        if run.checkpointer.latest_step() != step:
+          run.checkpointer.save(step, state, train_it.get_state(), run.config_dict)
+        break
+    if pending is not None:
+      last_host = _check_finite(*pending, run)
+  run.checkpointer.wait()
+  writer.close()
+  elapsed = time.perf_counter() - t_start
+  if run.is_main:
+    if stopped_by:
+      print(f'Stopped by {stopped_by} at step {step}/{total}: checkpoint saved in {run.checkpointer.directory}. '
+            f'Run the same command again to resume.', flush=True)
+    else:
+      print(f'Finished {total} steps in {format_seconds(elapsed)}. Outputs in {run.workdir}: metrics.jsonl, '
+            f'tb/, checkpoints/, images/.', flush=True)
+  return {'step': step, 'stopped': bool(stopped_by), **last_host}
+
+
+def restore_for_inference(run: Run) -> Any:
+  """The latest checkpoint's state (eval and sample modes)."""
+  rng = jax.random.key(run.config.seed)
+  example = _example_batch(run)
+  state, _, _ = init_or_restore(run, jax.random.split(rng, 4)[0], example)
+  return state
+
+
+def run_eval(config: Any, workdir: str) -> dict:
+  """Evaluates the latest checkpoint on the eval split; writes ``eval.json``."""
+  run = setup(config, workdir, 'eval')
+  state = restore_for_inference(run)
+  step = int(jax.device_get(state.step))
+  results = evaluate(run, state, jax.random.split(jax.random.key(config.seed), 4)[2])
+  report = {'checkpoint_step': step, 'dataset': run.info.name,
+            'split': config.dataset.get('eval_split', 'test'), 'metrics': results}
+  if run.is_main:
+    with open(run.path('eval.json'), 'w', encoding='utf-8') as f:
+      json.dump(report, f, indent=2)
+    for k, v in results.items():
+      print(f'{k:>24s} = {v["value"]:.4f} ± {v["stderr"]:.4f}  (n={v["num_samples"]})')
+    print(f'Wrote {run.path("eval.json")} (checkpoint step {step}).', flush=True)
+  return report
+
+
+def run_sample(config: Any, workdir: str) -> str:
+  """Draws ``config.sample.num`` samples from the latest checkpoint; writes a PNG grid (images) or .npy."""
+  run = setup(config, workdir, 'sample')
+  state = restore_for_inference(run)
+  step = int(jax.device_get(state.step))
+  num = int(config.get('sample', {}).get('num', 64))
+  rng = jax.random.fold_in(jax.random.key(config.seed), 10_000_019)
+  sample_fn = jax.jit(lambda s, r: run.family.sample(s, r, num, config))
+  samples = shard_lib.to_host(sample_fn(state, rng))
+  if not run.is_main:
+    return ''
+  if run.info.kind == 'image':
+    path = save_image_grid(samples, run.path(f'samples_{step:07d}.png'), scale=2)
+  else:
+    path = run.path(f'samples_{step:07d}.npy')
+    np.save(path, samples)
+  print(f'Wrote {num} samples to {path} (checkpoint step {step}).', flush=True)
+  return path

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# gen_jax's one entry point.
+#   ./launch.sh [--config=experiments/<family>/<name>.py[:variant]] [--workdir=DIR] [--mode=train|eval|sample] [--config.x=y ...]
+#   ./launch.sh test [pytest args]      run the test suite (fast tests; `-m slow` for the quality runs)
+#   ./launch.sh bench [args]            experiments/benchmark.py
+# On first use it creates .venv and installs gen_jax with its test extras (reused afterwards; re-installed when
+# setup.cfg changes). An already-active virtualenv ($VIRTUAL_ENV) is used as it is.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$root"
+
+if [[ -n "${VIRTUAL_ENV:-}" ]]; then
+  venv="$VIRTUAL_ENV"
+else
+  venv="$root/.venv"
+  if [[ ! -x "$venv/bin/python" ]]; then
+    echo "[launch.sh] creating $venv (first use)" >&2
+    python3 -m venv "$venv"
+  fi
+fi
+py="$venv/bin/python"
+stamp="$venv/.gen_jax_install_stamp"
+want="$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1) $root"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  echo "[launch.sh] installing gen_jax and its dependencies into $venv (pip install -e .[test])" >&2
+  "$py" -m pip install --quiet --upgrade pip >&2
+  "$py" -m pip install --quiet -e ".[test]" >&2
+  echo "$want" > "$stamp"
+fi
+
+export PYTHONUNBUFFERED=1
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+case "${1:-}" in
+  test)
+    shift
+    exec "$py" -m pytest "$@"
+    ;;
+  bench)
+    shift
+    exec "$py" experiments/benchmark.py "$@"
+    ;;
+  *)
+    exec "$py" -m gen_jax.main "$@"
+    ;;
+esac

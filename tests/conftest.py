@@ -1,0 +1,5 @@
+"""Shared test setup: offline, quiet, and a session-wide prepared-data directory."""
+import os
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('GEN_JAX_DISTRIBUTED', '0')
