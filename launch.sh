@@ -23,8 +23,12 @@ stamp="$venv/.gen_jax_install_stamp"
 want="$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1) $root"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "[launch.sh] installing gen_jax and its dependencies into $venv (pip install -e .[test])" >&2
-  "$py" -m pip install --quiet --upgrade pip >&2
-  "$py" -m pip install --quiet -e ".[test]" >&2
+  log="$venv/.gen_jax_install.log"
+  if ! { "$py" -m pip install --upgrade pip && "$py" -m pip install -e ".[test]"; } >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "[launch.sh] installation failed; full log: $log" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
 

@@ -4,6 +4,7 @@ Only three flags: ``--config`` (an ml_collections config file, with ``--config.a
 overrides), ``--workdir`` (default ``runs/<experiment name>``) and ``--mode``.
 """
 import glob
+import logging as std_logging
 import os
 import sys
 
@@ -49,8 +50,9 @@ def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments {argv[1:]}; only --config, --workdir, --mode and '
                          '--config.<entry>=<value> overrides are accepted.')
-  from gen_jax.core.runtime import maybe_initialize_distributed
+  from gen_jax.core.runtime import enable_compilation_cache, maybe_initialize_distributed
   maybe_initialize_distributed()
+  enable_compilation_cache()
   import jax
   from gen_jax import train
   from gen_jax.core.errors import CheckpointError, ConfigError, NonFiniteLossError
@@ -76,8 +78,26 @@ def main(argv: list[str]) -> None:
     sys.exit(3)
 
 
+def _check_config_path(argv: list[str]) -> None:
+  """Fails fast, listing the experiments, when --config names a file that does not exist."""
+  path = _config_arg(argv).partition(':')[0]
+  if not os.path.isfile(path) and not os.path.isfile(os.path.join(ROOT, path)):
+    print(f'error: experiment config {path!r} not found. Available experiments:\n  '
+          + '\n  '.join(list_experiments()), file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+class _QuietLibraries(std_logging.Filter):
+  """Keeps INFO lines of gen_jax; libraries (orbax, tfds, grain, ...) speak only at WARNING and above."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return record.levelno >= std_logging.WARNING or f'{os.sep}gen_jax{os.sep}' in record.pathname
+
+
 def run() -> None:
+  _check_config_path(sys.argv)
   logging.set_verbosity(logging.INFO)
+  logging.get_absl_handler().addFilter(_QuietLibraries())
   app.run(main)
 
 

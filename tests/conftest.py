@@ -3,3 +3,7 @@ import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('GEN_JAX_DISTRIBUTED', '0')
+
+from gen_jax.core.runtime import enable_compilation_cache  # noqa: E402
+
+enable_compilation_cache()

@@ -68,3 +68,20 @@ def base_config():
   c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1))
   c.sample = ml_collections.ConfigDict(dict(num=64))
   return c
+
+
+def load_experiment(path: str, arg: str | None = None):
+  """``get_config(arg)`` of an experiment file (e.g. 'experiments/autoencoders/vae_mnist5k.py').
+
+  Relative paths are tried from the current directory, then from the repository root.
+  """
+  import importlib.util
+  import os
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  full = path if os.path.isfile(path) else os.path.join(root, path)
+  if not os.path.isfile(full):
+    raise ConfigError(f'experiment config {path!r} not found (looked in {os.getcwd()} and {root}).')
+  spec = importlib.util.spec_from_file_location('gen_jax_experiment_config', full)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)

@@ -105,3 +105,18 @@ class PreemptionWatcher:
     if not stop and checkpointer is not None:
       stop = checkpointer.reached_preemption(step)
     return stop
+
+
+def enable_compilation_cache(path: str | None = None) -> str | None:
+  """Turns on JAX's persistent compilation cache (``GEN_JAX_COMPILATION_CACHE``; '0' disables).
+
+  Re-running an experiment (a resume, an eval, the test suite) then loads compiled steps
+  from disk instead of recompiling them. Default location: ``~/.cache/gen_jax/xla``.
+  """
+  path = path or os.environ.get('GEN_JAX_COMPILATION_CACHE', os.path.expanduser('~/.cache/gen_jax/xla'))
+  if path == '0':
+    return None
+  jax.config.update('jax_compilation_cache_dir', path)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+  return path

@@ -1,0 +1,150 @@
+"""Throughput, compile time and model-FLOPs utilisation of train steps on this machine.
+
+  ./launch.sh bench                                   # the default experiment
+  ./launch.sh bench --configs=experiments/autoencoders/vae_mnist5k.py,experiments/autoencoders/vae_mnist5k.py:tiny
+
+First measures the machine's peak: the best FLOP/s of large square matmuls (float32, and
+bfloat16 on accelerators) in this process. Then, for each experiment, compiles its train
+step exactly as training does (sharded over all devices, state donated), times
+``--steps`` steps on a fixed device-resident batch of the experiment's shapes (so the
+input pipeline is not measured), and reports examples/s and MFU = (FLOPs of one step,
+from XLA's cost analysis of the compiled step) x steps/s / peak.
+"""
+import os
+import sys
+import time
+
+from absl import app, flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+_CONFIGS = flags.DEFINE_list('configs', ['experiments/autoencoders/vae_mnist5k.py'],
+                             'Experiment config files[:variant], comma-separated.')
+_STEPS = flags.DEFINE_integer('steps', 50, 'Timed steps per experiment (after 3 warm-up steps).')
+_BATCH = flags.DEFINE_integer('batch_size', 0, 'Override the global batch size (0: the config\'s).')
+
+
+def measure_peak_flops(dtype_name: str = 'float32', n: int | None = None, reps: int = 10) -> float:
+  """Best achieved FLOP/s of an ``n x n`` matmul chain (2 n^3 FLOPs per matmul)."""
+  import jax
+  import jax.numpy as jnp
+  dtype = jnp.dtype(dtype_name)
+  n = n or (2048 if jax.default_backend() == 'cpu' else 8192)
+  a = jax.random.normal(jax.random.key(0), (n, n), dtype)
+  b = jax.random.normal(jax.random.key(1), (n, n), dtype)
+
+  @jax.jit
+  def chain(a, b):
+    def body(_, x):
+      return (x @ b) * jnp.asarray(1e-3, dtype)
+    return jax.lax.fori_loop(0, reps, body, a)
+
+  chain(a, b).block_until_ready()
+  best = float('inf')
+  for _ in range(3):
+    t = time.perf_counter()
+    chain(a, b).block_until_ready()
+    best = min(best, time.perf_counter() - t)
+  return 2.0 * n ** 3 * reps / best
+
+
+def step_flops(compiled) -> float:
+  """FLOPs of one compiled step from XLA's cost analysis (0 if unavailable)."""
+  try:
+    cost = compiled.cost_analysis()
+    if isinstance(cost, (list, tuple)):
+      cost = cost[0]
+    return float(cost.get('flops', 0.0))
+  except Exception:  # noqa: BLE001
+    return 0.0
+
+
+def load_config(spec: str):
+  from gen_jax.core.config import load_experiment
+  path, _, arg = spec.partition(':')
+  return load_experiment(path, arg or None)
+
+
+def benchmark_train_step(config, steps: int) -> dict:
+  """Compile time, steps/s, examples/s and FLOPs/step of one experiment's train step."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from gen_jax import data as data_lib
+  from gen_jax import families
+  from gen_jax.core import sharding as shard_lib
+
+  family = families.get_family(config.family)
+  info = data_lib.get_dataset_info(config.dataset)
+  if hasattr(family, 'validate_config'):
+    family.validate_config(config, info)
+  mesh = shard_lib.make_mesh(config.mesh)
+  shard_lib.check_batch_size(config.batch_size, mesh)
+  local = config.batch_size // jax.process_count()
+  rng = np.random.default_rng(0)
+  batch_np = {}
+  for k, (shape, dtype) in info.element_spec.items():
+    if np.issubdtype(dtype, np.floating):
+      batch_np[k] = rng.uniform(size=(local,) + tuple(shape)).astype(dtype)
+    else:
+      batch_np[k] = rng.integers(0, max(info.num_classes or 2, 2), size=(local,) + tuple(shape)).astype(dtype)
+  batch = shard_lib.global_batch(batch_np, mesh)
+  init_fn = lambda r, b: family.init(r, config, b)  # noqa: E731
+  abstract = jax.eval_shape(init_fn, jax.random.key(0), batch)
+  shardings = shard_lib.state_shardings(abstract, mesh)
+  state = jax.jit(init_fn, out_shardings=shardings)(jax.random.key(0), batch)
+  step = jax.jit(family.make_train_step(config),
+                 in_shardings=(shardings, {k: shard_lib.batch_sharding(mesh) for k in batch},
+                               shard_lib.replicated(mesh)),
+                 out_shardings=(shardings, shard_lib.replicated(mesh)), donate_argnums=0)
+  key = jax.random.key(1)
+  t = time.perf_counter()
+  compiled = step.lower(state, batch, key).compile()
+  compile_s = time.perf_counter() - t
+  for _ in range(3):
+    state, metrics = compiled(state, batch, key)
+  jax.block_until_ready(metrics)
+  t = time.perf_counter()
+  for _ in range(steps):
+    state, metrics = compiled(state, batch, key)
+  jax.block_until_ready((state, metrics))
+  elapsed = time.perf_counter() - t
+  flops = step_flops(compiled)
+  return {'compile_s': compile_s, 'steps_per_s': steps / elapsed,
+          'examples_per_s': steps * config.batch_size / elapsed, 'flops_per_step': flops,
+          'loss_finite': bool(jnp.isfinite(metrics['loss']))}
+
+
+def main(argv):
+  del argv
+  import jax
+  backend = jax.default_backend()
+  devices = jax.devices()
+  print(f'JAX {jax.__version__} on {backend}: {len(devices)} x {devices[0].device_kind}')
+  peak = measure_peak_flops('float32')
+  line = f'measured peak (float32 matmul, all of this process\'s threads): {peak / 1e9:,.1f} GFLOP/s'
+  if backend != 'cpu':
+    peak_bf16 = measure_peak_flops('bfloat16')
+    line += f'; bfloat16: {peak_bf16 / 1e12:,.1f} TFLOP/s'
+  print(line)
+  header = f'{"experiment":52s} {"batch":>6s} {"compile s":>10s} {"steps/s":>9s} {"examples/s":>11s} ' \
+           f'{"GFLOP/step":>11s} {"GFLOP/s":>9s} {"MFU":>7s}'
+  print(header)
+  print('-' * len(header))
+  for spec in _CONFIGS.value:
+    config = load_config(spec)
+    if _BATCH.value:
+      config.batch_size = _BATCH.value
+    r = benchmark_train_step(config, _STEPS.value)
+    achieved = r['flops_per_step'] * r['steps_per_s']
+    peak_used = peak
+    if backend != 'cpu' and config.model.get('dtype', 'float32') == 'bfloat16':
+      peak_used = peak_bf16
+    print(f'{spec:52s} {config.batch_size:6d} {r["compile_s"]:10.2f} {r["steps_per_s"]:9.2f} '
+          f'{r["examples_per_s"]:11.1f} {r["flops_per_step"] / 1e9:11.3f} {achieved / 1e9:9.2f} '
+          f'{100 * achieved / peak_used:6.1f}%')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,37 @@
+"""Test helpers: load experiment configs, run the launcher in a subprocess."""
+import glob
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def experiment_files() -> list[str]:
+  files = sorted(glob.glob(os.path.join(ROOT, 'experiments', '*', '*.py')))
+  return [os.path.relpath(f, ROOT) for f in files if not os.path.basename(f).startswith('_')]
+
+
+def load_config(path: str, arg: str | None = None):
+  from gen_jax.core.config import load_experiment
+  return load_experiment(path, arg)
+
+
+def env(devices: int = 1, **extra: str) -> dict:
+  e = dict(os.environ)
+  e['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={devices}'
+  e['JAX_PLATFORMS'] = 'cpu'
+  e['PYTHONUNBUFFERED'] = '1'
+  e['GEN_JAX_DISTRIBUTED'] = '0'
+  e.pop('JAX_COORDINATOR_ADDRESS', None)
+  e.update(extra)
+  return e
+
+
+def launcher(*args: str) -> list[str]:
+  return [sys.executable, '-m', 'gen_jax.main', *args]
+
+
+def run_launcher(*args: str, devices: int = 1, timeout: float = 300, **extra_env) -> subprocess.CompletedProcess:
+  return subprocess.run(launcher(*args), cwd=ROOT, env=env(devices, **extra_env), capture_output=True,
+                        text=True, timeout=timeout)
