@@ -235,7 +235,9 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
             f'Run the same command again to resume.', flush=True)
     else:
       print(f'Finished {total} steps in {format_seconds(elapsed)}. Outputs in {run.workdir}: metrics.jsonl, '
-            f'tb/, checkpoints/, images/.', flush=True)
+            f'tb/ (tensorboard --logdir {run.workdir}), checkpoints/, images/.\n'
+            f'Evaluate with --mode=eval (writes eval.json) or draw samples with --mode=sample, giving the same '
+            f'--config and --workdir.', flush=True)
   return {'step': step, 'stopped': bool(stopped_by), **last_host}
 
 

@@ -9,33 +9,41 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from gen_jax.nn.layers import depth_to_space
+
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 
 class ConvEncoder(nn.Module):
-  """Strided 3x3 convolutions (one halving per entry of ``features``), then a dense head of size ``out_dim``."""
+  """Per entry of ``features``: a 4x4 stride-2 convolution (halving H and W) and ``extra_convs``
+  3x3 convolutions; then a dense layer of ``hidden`` units and a dense head of size ``out_dim``."""
   features: Sequence[int]
   out_dim: int
   hidden: int = 256
   dtype: Any = jnp.float32
+  extra_convs: int = 0
 
   @nn.compact
   def __call__(self, x):
     h = x.astype(self.dtype)
     for f in self.features:
-      h = nn.gelu(nn.Conv(f, (3, 3), dtype=self.dtype)(h))
-      h = nn.gelu(nn.Conv(f, (3, 3), strides=(2, 2), dtype=self.dtype)(h))
+      h = nn.gelu(nn.Conv(f, (4, 4), strides=(2, 2), dtype=self.dtype)(h))
+      for _ in range(self.extra_convs):
+        h = nn.gelu(nn.Conv(f, (3, 3), dtype=self.dtype)(h))
     h = h.reshape(h.shape[0], -1)
     h = nn.gelu(nn.Dense(self.hidden, dtype=self.dtype)(h))
     return nn.Dense(self.out_dim, dtype=jnp.float32)(h)
 
 
 class ConvDecoder(nn.Module):
-  """Dense to a ``(H / 2^n, W / 2^n)`` map, then transposed convolutions doubling it ``n`` times."""
+  """Dense to a ``(H / 2^n, W / 2^n)`` map, then ``n`` upsamplings (a 3x3 convolution to 4x the
+  channels and ``depth_to_space``, each followed by ``extra_convs`` 3x3 convolutions), and a 3x3
+  convolution to the C output channels."""
   features: Sequence[int]          # the encoder's features; used in reverse order
   out_shape: tuple[int, int, int]  # (H, W, C)
   hidden: int = 256
   dtype: Any = jnp.float32
+  extra_convs: int = 0
 
   @nn.compact
   def __call__(self, z):
@@ -46,8 +54,9 @@ class ConvDecoder(nn.Module):
     h = nn.gelu(nn.Dense(h0 * w0 * self.features[-1], dtype=self.dtype)(h))
     h = h.reshape(z.shape[0], h0, w0, self.features[-1])
     for f in reversed(self.features):
-      h = nn.gelu(nn.ConvTranspose(f, (3, 3), strides=(2, 2), dtype=self.dtype)(h))
-      h = nn.gelu(nn.Conv(f, (3, 3), dtype=self.dtype)(h))
+      h = nn.gelu(depth_to_space(nn.Conv(4 * f, (3, 3), dtype=self.dtype)(h)))
+      for _ in range(self.extra_convs):
+        h = nn.gelu(nn.Conv(f, (3, 3), dtype=self.dtype)(h))
     return nn.Conv(c_out, (3, 3), dtype=jnp.float32)(h)
 
 
@@ -121,8 +130,9 @@ def build_vae(model_cfg: Any, image_shape: tuple[int, int, int]) -> VAE:
   if model_cfg.name == 'conv_vae':
     feats = tuple(model_cfg.get('features', (32, 64)))
     hidden = int(model_cfg.get('hidden', 256))
-    enc = ConvEncoder(feats, 2 * latent, hidden, dtype)
-    dec = ConvDecoder(feats, tuple(image_shape), hidden, dtype)
+    extra = int(model_cfg.get('extra_convs', 0))
+    enc = ConvEncoder(feats, 2 * latent, hidden, dtype, extra)
+    dec = ConvDecoder(feats, tuple(image_shape), hidden, dtype, extra)
   else:
     hidden = tuple(model_cfg.get('mlp_hidden', (512, 256)))
     enc = MLPEncoder(hidden, 2 * latent, dtype)

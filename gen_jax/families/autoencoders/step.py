@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from gen_jax.core.optim import make_optimizer
+from gen_jax.eval.likelihood import bits_per_dim, continuous_to_discrete_nll
 from gen_jax.core.state import TrainState, create_train_state, ema_decay_at, ema_update, global_norm, step_rng
 from gen_jax.families.autoencoders import losses
 from gen_jax.families.autoencoders.models import build_vae
@@ -19,15 +20,17 @@ def get_model(config: Any):
   return build_vae(config.model, image_shape(config))
 
 
-def data_scale_log_bins(config: Any) -> float:
-  """ln(number of bins per unit of the data scale): ln 256 for [0,1], ln 128 for [-1,1], 0 if not dequantized.
+def nelbo_bits_per_dim(nelbo: jax.Array, config: Any) -> jax.Array:
+  """Negative ELBO (nats per example) in bits/dim of the data the model sees.
 
-  A Gaussian decoder is a density; on dequantized 8-bit data the discrete NLL of the
-  256-level image is the continuous NLL plus D * this value (see gen_jax/eval).
+  Binary data under a Bernoulli decoder is discrete already. A Gaussian decoder is a
+  density: on dequantized 8-bit data it is converted to the discrete 256-level NLL with
+  ``gen_jax.eval.continuous_to_discrete_nll`` (the definition every family shares).
   """
-  if config.dataset.get('dequantize', 'none') != 'uniform':
-    return 0.0
-  return math.log(128.0) if config.dataset.get('scale', '01') == '-11' else math.log(256.0)
+  num_dims = math.prod(image_shape(config))
+  if config.dataset.get('dequantize', 'none') == 'uniform':
+    nelbo = continuous_to_discrete_nll(nelbo, num_dims, config.dataset.get('scale', '01'))
+  return bits_per_dim(nelbo, num_dims)
 
 
 def init(rng: jax.Array, config: Any, example_batch: dict) -> TrainState:
@@ -59,8 +62,6 @@ def make_train_step(config: Any):
   tx = make_optimizer(config.optim, config.num_train_steps)
   beta = float(config.model.get('beta', 1.0))
   ema_decay = float(config.optim.get('ema_decay', 0.999))
-  num_dims = math.prod(image_shape(config))
-  log_bins = data_scale_log_bins(config)
 
   def loss_fn(params, x, rng):
     terms = negative_elbo(params, model, x, rng, config)
@@ -76,7 +77,7 @@ def make_train_step(config: Any):
     if ema is not None and ema_decay > 0:
       ema = ema_update(ema, params, ema_decay_at(state.step, ema_decay))
     metrics = {'loss': loss, 'grad_norm': global_norm(grads), **terms,
-               'bits_per_dim': (terms['nelbo'] / num_dims + log_bins) / math.log(2.0)}
+               'bits_per_dim': nelbo_bits_per_dim(terms['nelbo'], config)}
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema), metrics
 
   return train_step
@@ -90,12 +91,10 @@ def eval_params(state: TrainState) -> Any:
 def make_eval_step(config: Any):
   """Pure ``(state, batch, rng) -> per-example metrics [B]``: negative ELBO (nats), its terms, bits/dim."""
   model = get_model(config)
-  num_dims = math.prod(image_shape(config))
-  log_bins = data_scale_log_bins(config)
 
   def eval_step(state: TrainState, batch: dict, rng: jax.Array):
     terms = negative_elbo(eval_params(state), model, batch['image'], rng, config)
-    terms['bits_per_dim'] = (terms['nelbo'] / num_dims + log_bins) / math.log(2.0)
+    terms['bits_per_dim'] = nelbo_bits_per_dim(terms['nelbo'], config)
     return terms
 
   return eval_step
