@@ -15,10 +15,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join('experiments', 'autoencoders', 'vae_mnist5k.py')
 
 
+def is_experiment_config(path: str) -> bool:
+  """Config files are ``experiments/<family>/<name>.py``; ``_*.py`` and ``study_*.py`` (scripts) are not."""
+  base = os.path.basename(path)
+  return base.endswith('.py') and not base.startswith(('_', 'study_'))
+
+
 def list_experiments() -> list[str]:
   """Experiment config files, relative to the repository root."""
   files = sorted(glob.glob(os.path.join(ROOT, 'experiments', '*', '*.py')))
-  return [os.path.relpath(f, ROOT) for f in files if not os.path.basename(f).startswith('_')]
+  return [os.path.relpath(f, ROOT) for f in files if is_experiment_config(f)]
 
 
 _HELP = ('Experiment config file[:variant], e.g. experiments/autoencoders/vae_mnist5k.py:tiny; override any '

@@ -9,7 +9,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def experiment_files() -> list[str]:
   files = sorted(glob.glob(os.path.join(ROOT, 'experiments', '*', '*.py')))
-  return [os.path.relpath(f, ROOT) for f in files if not os.path.basename(f).startswith('_')]
+  from gen_jax.main import is_experiment_config
+  return [os.path.relpath(f, ROOT) for f in files if is_experiment_config(f)]
 
 
 def load_config(path: str, arg: str | None = None):

@@ -9,7 +9,7 @@ from gen_jax import train
 from tests import helpers
 
 
-@pytest.mark.parametrize('path', [p for p in helpers.experiment_files() if not p.endswith('benchmark.py')])
+@pytest.mark.parametrize('path', helpers.experiment_files())
 def test_tiny_variant_end_to_end(path, tmp_path):
   config = helpers.load_config(path, 'tiny')
   config.async_checkpointing = False

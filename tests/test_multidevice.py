@@ -30,11 +30,15 @@ def one_device_run(tmp_path_factory):
   return _losses(w)
 
 
-def test_eight_devices_match_one(one_device_run, tmp_path):
+@pytest.mark.parametrize('mesh', [[], ['--config.mesh.fsdp=4']], ids=['data8', 'data2_fsdp4'])
+def test_eight_devices_match_one(one_device_run, tmp_path, mesh):
+  """Data parallel over 8 devices, and 2-way data x 4-way FSDP (parameters split), match 1 device."""
   w = str(tmp_path / 'w')
-  r = helpers.run_launcher(*ARGS, f'--workdir={w}', devices=8)
+  r = helpers.run_launcher(*ARGS, *mesh, f'--workdir={w}', devices=8)
   assert r.returncode == 0, r.stderr[-3000:]
   assert '8 devices' in r.stderr
+  if mesh:
+    assert "'data': 2, 'fsdp': 4" in r.stderr
   losses, evals = _losses(w)
   np.testing.assert_allclose(losses, one_device_run[0], rtol=2e-5)
   np.testing.assert_allclose(evals[-1]['eval/nelbo'], one_device_run[1][-1]['eval/nelbo'], rtol=2e-5)
