@@ -52,7 +52,7 @@ def setup(config: Any, workdir: str, mode: str = 'train') -> Run:
   mesh = shard_lib.make_mesh(config.mesh)
   shard_lib.check_batch_size(config.batch_size, mesh)
   if mode == 'eval':
-    shard_lib.check_batch_size(config.get('eval_batch_size', config.batch_size), mesh, 'config.eval_batch_size')
+    shard_lib.check_batch_size(config.get('eval_batch_size', 0) or config.batch_size, mesh, 'config.eval_batch_size')
   workdir = check_workdir(workdir, must_exist=(mode != 'train'))
   checkpointer = ckpt_lib.Checkpointer(workdir, max_to_keep=config.get('keep_checkpoints', 3),
                                        async_save=config.get('async_checkpointing', True))

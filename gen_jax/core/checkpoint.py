@@ -30,13 +30,30 @@ def _lookup(d: dict, dotted: str) -> Any:
   return d
 
 
+_MISSING = object()
+
+
+def _diff(key: str, a: Any, b: Any, out: list[str]) -> None:
+  if a is _MISSING or b is _MISSING:
+    # An entry only one side has: a field added (or dropped) by a newer version of the code,
+    # whose default keeps the old behaviour. Not a difference.
+    return
+  if isinstance(a, dict) and isinstance(b, dict):
+    for k in sorted(set(a) | set(b)):
+      _diff(f'{key}.{k}', a.get(k, _MISSING), b.get(k, _MISSING), out)
+  elif json.dumps(a, sort_keys=True, default=str) != json.dumps(b, sort_keys=True, default=str):
+    out.append(f'  {key}: checkpoint has {a!r}, this run has {b!r}')
+
+
 def config_differences(saved: dict, current: dict) -> list[str]:
-  """Identity entries that differ between two config dicts, as readable lines."""
-  diffs = []
+  """Identity entries (``IDENTITY_KEYS``) whose values differ, as readable lines.
+
+  Entries present on one side only are not differences (new fields with defaults).
+  """
+  diffs: list[str] = []
   for key in IDENTITY_KEYS:
     a, b = _lookup(saved, key), _lookup(current, key)
-    if json.dumps(a, sort_keys=True, default=str) != json.dumps(b, sort_keys=True, default=str):
-      diffs.append(f'  {key}: checkpoint has {a!r}, this run has {b!r}')
+    _diff(key, _MISSING if a is None else a, _MISSING if b is None else b, diffs)
   return diffs
 
 

@@ -101,7 +101,9 @@ def test_config_differences_names_identity_fields_only():
   assert checkpoint.config_differences(a, b) == []
   c = {**a, 'model': {'latent_dim': 16}}
   diffs = checkpoint.config_differences(a, c)
-  assert len(diffs) == 1 and 'model' in diffs[0] and '8' in diffs[0] and '16' in diffs[0]
+  assert len(diffs) == 1 and 'model.latent_dim' in diffs[0] and '8' in diffs[0] and '16' in diffs[0]
+  # A field that only the newer config has (added with a default) is not a difference.
+  assert checkpoint.config_differences(a, {**a, 'model': {'latent_dim': 8, 'prior': 'gaussian'}}) == []
 
 
 def test_image_grid_layout(tmp_path):
