@@ -71,16 +71,10 @@ def benchmark_train_step(config, steps: int) -> dict:
   import jax
   import jax.numpy as jnp
   import numpy as np
-  from gen_jax import data as data_lib
-  from gen_jax import families
+  from gen_jax import train
   from gen_jax.core import sharding as shard_lib
 
-  family = families.get_family(config.family)
-  info = data_lib.get_dataset_info(config.dataset)
-  if hasattr(family, 'validate_config'):
-    family.validate_config(config, info)
-  mesh = shard_lib.make_mesh(config.mesh)
-  shard_lib.check_batch_size(config.batch_size, mesh)
+  family, info, mesh = train.validate(config)
   local = config.batch_size // jax.process_count()
   rng = np.random.default_rng(0)
   batch_np = {}
@@ -90,14 +84,8 @@ def benchmark_train_step(config, steps: int) -> dict:
     else:
       batch_np[k] = rng.integers(0, max(info.num_classes or 2, 2), size=(local,) + tuple(shape)).astype(dtype)
   batch = shard_lib.global_batch(batch_np, mesh)
-  init_fn = lambda r, b: family.init(r, config, b)  # noqa: E731
-  abstract = jax.eval_shape(init_fn, jax.random.key(0), batch)
-  shardings = shard_lib.state_shardings(abstract, mesh)
-  state = jax.jit(init_fn, out_shardings=shardings)(jax.random.key(0), batch)
-  step = jax.jit(family.make_train_step(config),
-                 in_shardings=(shardings, {k: shard_lib.batch_sharding(mesh) for k in batch},
-                               shard_lib.replicated(mesh)),
-                 out_shardings=(shardings, shard_lib.replicated(mesh)), donate_argnums=0)
+  state, shardings = train.init_state(family, config, mesh, jax.random.key(0), batch)
+  step = train.jit_train_step(family, config, mesh, shardings, batch)
   key = jax.random.key(1)
   t = time.perf_counter()
   compiled = step.lower(state, batch, key).compile()

@@ -84,12 +84,22 @@ def main(argv: list[str]) -> None:
     sys.exit(3)
 
 
-def _check_config_path(argv: list[str]) -> None:
-  """Fails fast, listing the experiments, when --config names a file that does not exist."""
-  path = _config_arg(argv).partition(':')[0]
+def _check_config_arg(argv: list[str]) -> None:
+  """Fails fast with our own message (absl's flag parser would truncate it) when --config names
+  a file that does not exist (listing the experiments) or a variant the file does not have."""
+  if any(a in ('--help', '--helpshort', '--helpfull', '-h') for a in argv):
+    return
+  path, _, arg = _config_arg(argv).partition(':')
   if not os.path.isfile(path) and not os.path.isfile(os.path.join(ROOT, path)):
     print(f'error: experiment config {path!r} not found. Available experiments:\n  '
           + '\n  '.join(list_experiments()), file=sys.stderr, flush=True)
+    sys.exit(2)
+  from gen_jax.core.config import load_experiment
+  from gen_jax.core.errors import ConfigError
+  try:
+    load_experiment(path, arg or None)
+  except ConfigError as e:
+    print(f'error: --config={path}:{arg}: {e}', file=sys.stderr, flush=True)
     sys.exit(2)
 
 
@@ -101,7 +111,7 @@ class _QuietLibraries(std_logging.Filter):
 
 
 def run() -> None:
-  _check_config_path(sys.argv)
+  _check_config_arg(sys.argv)
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(_QuietLibraries())
   app.run(main)

@@ -42,8 +42,8 @@ class Run:
     return os.path.join(self.workdir, *parts)
 
 
-def setup(config: Any, workdir: str, mode: str = 'train') -> Run:
-  """Validates config, data, mesh, workdir and any existing checkpoint (no compilation)."""
+def validate(config: Any) -> tuple[Any, Any, Any]:
+  """Checks config, dataset, family and mesh; returns ``(family, dataset_info, mesh)``."""
   validate_common(config)
   family = families.get_family(config.family)
   info = data_lib.get_dataset_info(config.dataset)
@@ -51,6 +51,12 @@ def setup(config: Any, workdir: str, mode: str = 'train') -> Run:
     family.validate_config(config, info)
   mesh = shard_lib.make_mesh(config.mesh)
   shard_lib.check_batch_size(config.batch_size, mesh)
+  return family, info, mesh
+
+
+def setup(config: Any, workdir: str, mode: str = 'train') -> Run:
+  """Validates config, data, mesh, workdir and any existing checkpoint (no compilation)."""
+  family, info, mesh = validate(config)
   if mode == 'eval':
     shard_lib.check_batch_size(config.get('eval_batch_size', 0) or config.batch_size, mesh, 'config.eval_batch_size')
   workdir = check_workdir(workdir, must_exist=(mode != 'train'))
@@ -74,23 +80,34 @@ def _example_batch(run: Run) -> dict[str, jax.Array]:
 
 def init_or_restore(run: Run, rng: jax.Array, example: dict) -> tuple[Any, Any, dict | None]:
   """Returns ``(state, state_shardings, data_state)``: the latest checkpoint if any, else a fresh init."""
-  init_fn = lambda r, b: run.family.init(r, run.config, b)  # noqa: E731
-  abstract = jax.eval_shape(init_fn, rng, example)
-  shardings = shard_lib.state_shardings(abstract, run.mesh)
   latest = run.checkpointer.latest_step()
   if latest is not None:
+    abstract, shardings = abstract_state(run.family, run.config, run.mesh, rng, example)
     state, data_state = run.checkpointer.restore(latest, ckpt_lib.abstract_like(abstract, shardings))
     return state, shardings, data_state
-  state = jax.jit(init_fn, out_shardings=shardings)(rng, example)
+  state, shardings = init_state(run.family, run.config, run.mesh, rng, example)
   return state, shardings, None
 
 
-def compile_train_step(run: Run, shardings: Any, example: dict):
+def abstract_state(family: Any, config: Any, mesh: Any, rng: jax.Array, example: dict) -> tuple[Any, Any]:
+  """Shapes of the family's TrainState (nothing computed) and the shardings chosen for them."""
+  abstract = jax.eval_shape(lambda r, b: family.init(r, config, b), rng, example)
+  return abstract, shard_lib.state_shardings(abstract, mesh)
+
+
+def init_state(family: Any, config: Any, mesh: Any, rng: jax.Array, example: dict) -> tuple[Any, Any]:
+  """A fresh TrainState, created directly in its shardings; returns ``(state, shardings)``."""
+  _, shardings = abstract_state(family, config, mesh, rng, example)
+  state = jax.jit(lambda r, b: family.init(r, config, b), out_shardings=shardings)(rng, example)
+  return state, shardings
+
+
+def jit_train_step(family: Any, config: Any, mesh: Any, shardings: Any, example: dict):
   """``jax.jit`` of the family's step with explicit shardings and donation of the state."""
-  batch_shardings = {k: shard_lib.batch_sharding(run.mesh) for k in example}
-  return jax.jit(run.family.make_train_step(run.config),
-                 in_shardings=(shardings, batch_shardings, shard_lib.replicated(run.mesh)),
-                 out_shardings=(shardings, shard_lib.replicated(run.mesh)),
+  batch_shardings = {k: shard_lib.batch_sharding(mesh) for k in example}
+  return jax.jit(family.make_train_step(config),
+                 in_shardings=(shardings, batch_shardings, shard_lib.replicated(mesh)),
+                 out_shardings=(shardings, shard_lib.replicated(mesh)),
                  donate_argnums=0)
 
 
@@ -182,7 +199,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
                  config.family, config.model.name, run.info.name, run.info.num_train, run.info.num_eval,
                  f'{n_params:,}', dict(run.mesh.shape), 'resuming' if step else 'starting', step)
   t_compile = time.perf_counter()
-  train_step = compile_train_step(run, shardings, example)
+  train_step = jit_train_step(run.family, config, run.mesh, shardings, example)
   train_step = train_step.lower(state, example, train_rng).compile()
   if run.is_main:
     logging.info('train step compiled in %.1fs', time.perf_counter() - t_compile)

@@ -65,3 +65,17 @@ def global_norm(tree: Any) -> jax.Array:
 def step_rng(rng: jax.Array, step: jax.Array) -> jax.Array:
   """The per-step key: the caller's key with the step folded in (contract, DESIGN.md 2)."""
   return jax.random.fold_in(rng, step)
+
+
+def apply_gradients(state: TrainState, grads: Any, tx, ema_decay: float = 0.0) -> TrainState:
+  """One optimizer update of ``state.params`` (and its EMA), with ``step`` incremented.
+
+  The common tail of single-network train steps; a family with several networks (a GAN)
+  updates each with its own ``tx`` and ``opt_state[name]`` the same way.
+  """
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = jax.tree.map(lambda p, u: p + u, state.params, updates)
+  ema = state.ema_params
+  if ema is not None and ema_decay > 0:
+    ema = ema_update(ema, params, ema_decay_at(state.step, ema_decay))
+  return state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema)

@@ -117,3 +117,14 @@ def test_image_grid_layout(tmp_path):
   from PIL import Image
   grid2 = images.make_grid(imgs)  # default: ceil(sqrt(5)) = 3 columns, padding 2
   assert Image.open(path).size == (2 * grid2.shape[1], 2 * grid2.shape[0])
+
+
+def test_apply_gradients_matches_optax_and_ema_formula():
+  tx = optim.make_optimizer(_optim(name='sgd', momentum=0.0, lr=0.5, grad_clip=0.0, ema_decay=0.9), 10)
+  s0 = state.create_train_state({'w': jnp.array([1.0, 2.0])}, tx)
+  s1 = state.apply_gradients(s0, {'w': jnp.array([2.0, -2.0])}, tx, ema_decay=0.9)
+  np.testing.assert_allclose(s1.params['w'], [0.0, 3.0])
+  d = min(0.9, 1 / 10)  # EMA warm-up at step 0: (1 + 0) / (10 + 0)
+  np.testing.assert_allclose(s1.ema_params['w'], d * np.array([1.0, 2.0]) + (1 - d) * np.array([0.0, 3.0]),
+                             rtol=1e-6)
+  assert int(s1.step) == 1
