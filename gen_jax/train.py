@@ -24,6 +24,8 @@ from gen_jax.core.errors import CheckpointError, ConfigError, NonFiniteLossError
 from gen_jax.core.images import save_image_grid
 from gen_jax.core.metrics import MetricWriter, ProgressLine, format_seconds
 from gen_jax.core.runtime import PreemptionWatcher, check_workdir
+from gen_jax.eval import config_eval
+from gen_jax.eval.harness import format_results
 
 
 @dataclasses.dataclass
@@ -49,6 +51,7 @@ def validate(config: Any) -> tuple[Any, Any, Any]:
   info = data_lib.get_dataset_info(config.dataset)
   if hasattr(family, 'validate_config'):
     family.validate_config(config, info)
+  config_eval.validate_eval_config(config, info)
   mesh = shard_lib.make_mesh(config.mesh)
   shard_lib.check_batch_size(config.batch_size, mesh)
   return family, info, mesh
@@ -271,14 +274,29 @@ def run_eval(config: Any, workdir: str) -> dict:
   run = setup(config, workdir, 'eval')
   state = restore_for_inference(run)
   step = int(jax.device_get(state.step))
-  results = evaluate(run, state, jax.random.split(jax.random.key(config.seed), 4)[2])
+  settings = config_eval.eval_settings(config)
+  results = {}
+  if 'nll' in settings['metrics']:
+    results.update(evaluate(run, state, jax.random.split(jax.random.key(config.seed), 4)[2]))
   report = {'checkpoint_step': step, 'dataset': run.info.name,
             'split': config.dataset.get('eval_split', 'test'), 'metrics': results}
+  if config_eval.sample_metrics(config):
+    n = settings['sample_batch_size']
+    if settings['conditional']:
+      sample = jax.jit(lambda s, r, y: run.family.sample(s, r, n, config, labels=y))
+      sample_fn = lambda r, num, y: shard_lib.to_host(sample(state, r, y))  # noqa: E731
+    else:
+      sample = jax.jit(lambda s, r: run.family.sample(s, r, n, config))
+      sample_fn = lambda r, num: shard_lib.to_host(sample(state, r))  # noqa: E731
+    quality = config_eval.evaluate_sample_quality(config, sample_fn,
+                                                  jax.random.fold_in(jax.random.key(config.seed), 20_000_003))
+    report['feature_net'] = quality.pop('feature_net', None)
+    report['feature_net_digest'] = quality.pop('feature_net_digest', None)
+    results.update(quality)
   if run.is_main:
     with open(run.path('eval.json'), 'w', encoding='utf-8') as f:
       json.dump(report, f, indent=2)
-    for k, v in results.items():
-      print(f'{k:>24s} = {v["value"]:.4f} ± {v["stderr"]:.4f}  (n={v["num_samples"]})')
+    print(format_results(results))
     print(f'Wrote {run.path("eval.json")} (checkpoint step {step}).', flush=True)
   return report
 

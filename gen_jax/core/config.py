@@ -67,6 +67,10 @@ def base_config():
       warmup_steps=0, end_lr_factor=0.0, grad_clip=1.0, ema_decay=0.999))
   c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1))
   c.sample = ml_collections.ConfigDict(dict(num=64))
+  # What --mode=eval computes (gen_jax/eval/config_eval.py): 'nll' is the family's per-example
+  # eval step; 'fid', 'kid', 'precision_recall', 'classifier' score samples in a feature space.
+  c.eval = ml_collections.ConfigDict(dict(metrics=('nll',), num_samples=10_000, sample_batch_size=500,
+                                          feature_net='classifier'))
   return c
 
 

@@ -4,6 +4,12 @@
 * ``sample_quality``: FID statistics, KID, precision/recall, Inception Score.
 * ``task_metrics``: PSNR, SSIM, AUROC, perplexity, accuracy, BLEU, exact
   match, toy-mixture mode coverage.
+* ``feature_net``: the project's classifier feature nets (mnist5k, digits).
+* ``inception``: pytorch-fid's Inception-v3 from a user-supplied weights file.
+* ``harness``: streaming sample-quality evaluation (``harness.sample_quality``; not
+  re-exported here, where ``sample_quality`` is the metrics module) and likelihood summaries.
+* ``config_eval``: the ``config.eval``-driven entry point of ``--mode=eval``.
+See COMPARING_MODELS.md for what each metric means and how to run it.
 """
 
 from gen_jax.eval.likelihood import (
@@ -25,6 +31,26 @@ from gen_jax.eval.sample_quality import (
   precision_recall,
   update_stats,
 )
+from gen_jax.eval.feature_net import (
+  FeatureNet,
+  FeatureNetError,
+  load_feature_net,
+  to_unit_range,
+)
+from gen_jax.eval.harness import (
+  FeatureSet,
+  compare_feature_sets,
+  generated_features,
+  likelihood_summary,
+  make_feature_extractor,
+  reference_features,
+)
+from gen_jax.eval.config_eval import (
+  default_eval_config,
+  evaluate_sample_quality,
+  validate_eval_config,
+)
+from gen_jax.eval.inception import load_inception_features
 from gen_jax.eval.task_metrics import (
   accuracy,
   auroc,
@@ -52,6 +78,20 @@ __all__ = [
   "kid",
   "precision_recall",
   "update_stats",
+  "FeatureNet",
+  "FeatureNetError",
+  "load_feature_net",
+  "to_unit_range",
+  "FeatureSet",
+  "compare_feature_sets",
+  "generated_features",
+  "likelihood_summary",
+  "make_feature_extractor",
+  "reference_features",
+  "default_eval_config",
+  "evaluate_sample_quality",
+  "validate_eval_config",
+  "load_inception_features",
   "accuracy",
   "auroc",
   "bleu",

@@ -20,7 +20,7 @@ from types import ModuleType
 
 from gen_jax.core.errors import ConfigError
 
-FAMILIES = ('autoencoders',)
+FAMILIES = ('autoencoders', 'diffusion')
 REQUIRED = ('init', 'make_train_step', 'make_eval_step', 'sample')
 
 

@@ -1,0 +1,56 @@
+"""The diffusion family through the real train loop: train, checkpoint, eval (bits/dim), sample."""
+import os
+
+import numpy as np
+
+from gen_jax import train
+from tests import helpers
+
+
+def test_toy2d_tiny_through_the_train_loop(tmp_path):
+  config = helpers.load_config('experiments/diffusion/ddpm_toy2d.py', 'tiny,ddim')
+  config.async_checkpointing = False
+  config.eval_batch_size = 10_000
+  w = str(tmp_path / 'w')
+  out = train.train_and_evaluate(config, w)
+  assert out['step'] == config.num_train_steps and np.isfinite(out['loss'])
+  report = train.run_eval(config, w)
+  m = report['metrics']
+  assert {'loss', 'bits_per_dim', 'prior_bpd', 'decoder_bpd'} <= set(m)
+  assert m['bits_per_dim']['num_samples'] == 10_000 and np.isfinite(m['bits_per_dim']['value'])
+  path = train.run_sample(config, w)
+  samples = np.load(path)
+  assert samples.shape == (config.sample.num, 2) and np.isfinite(samples).all()
+  assert os.path.isfile(os.path.join(w, 'eval.json'))
+
+
+def test_study_samplers_runs_on_an_untrained_toy_model():
+  import importlib.util
+  import jax
+  from gen_jax.families import diffusion as fam
+  path = os.path.join(helpers.ROOT, 'experiments', 'diffusion', 'study_samplers.py')
+  spec = importlib.util.spec_from_file_location('study', path)
+  study = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(study)
+  assert study.parse_spec('ddim:25:eta=0.5') == {'sampler': 'ddim', 'steps': 25, 'eta': 0.5}
+  assert study.parse_spec('em:100') == {'sampler': 'pc', 'predictor': 'euler_maruyama', 'corrector': 'none',
+                                        'steps': 100}
+  config = helpers.load_config('experiments/diffusion/ddpm_toy2d.py', 'tiny,8gaussians')
+  state = fam.init(jax.random.key(0), config, None)
+  data = np.random.default_rng(0).normal(size=(300, 2))
+  rows = study.run_study(config, state, data, ['ddpm', 'ddim:5'], num=200)
+  assert [r['spec'] for r in rows] == ['ddpm', 'ddim:5'] and [r['nfe'] for r in rows] == [20, 5]
+  assert all(np.isfinite(r['kid']) and r['ms_per_sample'] > 0 and 'modes_hit' in r for r in rows)
+  assert study.markdown(rows).count('\n') == 3
+
+
+def test_study_schedules_one_tiny_variant(tmp_path):
+  import importlib.util
+  path = os.path.join(helpers.ROOT, 'experiments', 'diffusion', 'study_schedules.py')
+  spec = importlib.util.spec_from_file_location('study_schedules', path)
+  study = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(study)
+  row = study.study_variant('experiments/diffusion/ddpm_toy2d.py', 'tiny', 'v', str(tmp_path / 'v'), 'ddim:5', 200,
+                            {'async_checkpointing': False})
+  assert row['variant'] == 'v' and row['steps'] == 6
+  assert np.isfinite(row['loss']) and np.isfinite(row['bits_per_dim']) and row['nfe'] == 5
