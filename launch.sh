@@ -3,6 +3,7 @@
 #   ./launch.sh [--config=experiments/<family>/<name>.py[:variant]] [--workdir=DIR] [--mode=train|eval|sample] [--config.x=y ...]
 #   ./launch.sh test [pytest args]      run the test suite (fast tests; `-m slow` for the quality runs)
 #   ./launch.sh bench [args]            experiments/benchmark.py
+#   ./launch.sh python [args]           the environment's python (study scripts, tools)
 # On first use it creates .venv and installs gen_jax with its test extras (reused afterwards; re-installed when
 # setup.cfg changes). An already-active virtualenv ($VIRTUAL_ENV) is used as it is.
 set -euo pipefail
@@ -42,6 +43,10 @@ case "${1:-}" in
   bench)
     shift
     exec "$py" experiments/benchmark.py "$@"
+    ;;
+  python)
+    shift
+    exec "$py" "$@"
     ;;
   *)
     exec "$py" -m gen_jax.main "$@"

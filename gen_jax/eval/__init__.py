@@ -9,7 +9,7 @@
 * ``harness``: streaming sample-quality evaluation (``harness.sample_quality``; not
   re-exported here, where ``sample_quality`` is the metrics module) and likelihood summaries.
 * ``config_eval``: the ``config.eval``-driven entry point of ``--mode=eval``.
-See COMPARING_MODELS.md for what each metric means and how to run it.
+See README.md, section "Comparing models", for what each metric means and how to run it.
 """
 
 from gen_jax.eval.likelihood import (
