@@ -2,13 +2,17 @@
 
   ./launch.sh bench                                   # the default experiment
   ./launch.sh bench --configs=experiments/autoencoders/vae_mnist5k.py,experiments/autoencoders/vae_mnist5k.py:tiny
+  ./launch.sh bench --configs=experiments/diffusion/ddpm_mnist5k.py:ddim --steps=10 --sample_batch=16
 
 First measures the machine's peak: the best FLOP/s of large square matmuls (float32, and
 bfloat16 on accelerators) in this process. Then, for each experiment, compiles its train
 step exactly as training does (sharded over all devices, state donated), times
 ``--steps`` steps on a fixed device-resident batch of the experiment's shapes (so the
 input pipeline is not measured), and reports examples/s and MFU = (FLOPs of one step,
-from XLA's cost analysis of the compiled step) x steps/s / peak.
+from XLA's cost analysis of the compiled step) x steps/s / peak. With ``--sample_batch=N``
+it also times one compiled ``family.sample`` call of N samples (for a sampler row, the
+steps/s column is calls/s and examples/s is samples/s; FLOPs are not reported for sampling
+loops because XLA's cost analysis counts a loop body once, not once per iteration).
 """
 import os
 import sys
@@ -23,6 +27,8 @@ _CONFIGS = flags.DEFINE_list('configs', ['experiments/autoencoders/vae_mnist5k.p
                              'Experiment config files[:variant], comma-separated.')
 _STEPS = flags.DEFINE_integer('steps', 50, 'Timed steps per experiment (after 3 warm-up steps).')
 _BATCH = flags.DEFINE_integer('batch_size', 0, 'Override the global batch size (0: the config\'s).')
+_SAMPLE_BATCH = flags.DEFINE_integer('sample_batch', 0, 'Also time family.sample for this many samples per call '
+                                     '(the sampler the config names, e.g. :ddim); 0 skips it.')
 
 
 def measure_peak_flops(dtype_name: str = 'float32', n: int | None = None, reps: int = 10) -> float:
@@ -99,9 +105,30 @@ def benchmark_train_step(config, steps: int) -> dict:
   jax.block_until_ready((state, metrics))
   elapsed = time.perf_counter() - t
   flops = step_flops(compiled)
-  return {'compile_s': compile_s, 'steps_per_s': steps / elapsed,
-          'examples_per_s': steps * config.batch_size / elapsed, 'flops_per_step': flops,
-          'loss_finite': bool(jnp.isfinite(metrics['loss']))}
+  result = {'compile_s': compile_s, 'steps_per_s': steps / elapsed,
+            'examples_per_s': steps * config.batch_size / elapsed, 'flops_per_step': flops,
+            'loss_finite': bool(jnp.isfinite(metrics['loss']))}
+  if _SAMPLE_BATCH.value:
+    result['sample'] = benchmark_sampler(family, config, state, _SAMPLE_BATCH.value)
+  return result
+
+
+def benchmark_sampler(family, config, state, num: int, reps: int = 3) -> dict:
+  """Compile time, samples/s and FLOPs of one ``family.sample(state, rng, num, config)`` call."""
+  import jax
+  sample = jax.jit(lambda s, r: family.sample(s, r, num, config))
+  key = jax.random.key(2)
+  t = time.perf_counter()
+  compiled = sample.lower(state, key).compile()
+  compile_s = time.perf_counter() - t
+  jax.block_until_ready(compiled(state, key))
+  t = time.perf_counter()
+  for i in range(reps):
+    out = compiled(state, jax.random.fold_in(key, i))
+  jax.block_until_ready(out)
+  elapsed = (time.perf_counter() - t) / reps
+  return {'compile_s': compile_s, 'seconds_per_call': elapsed, 'samples_per_s': num / elapsed,
+          'flops_per_call': step_flops(compiled)}
 
 
 def main(argv):
@@ -132,6 +159,13 @@ def main(argv):
     print(f'{spec:52s} {config.batch_size:6d} {r["compile_s"]:10.2f} {r["steps_per_s"]:9.2f} '
           f'{r["examples_per_s"]:11.1f} {r["flops_per_step"] / 1e9:11.3f} {achieved / 1e9:9.2f} '
           f'{100 * achieved / peak_used:6.1f}%')
+    if 'sample' in r:
+      # XLA's cost analysis counts the body of a lax.scan/while loop once, not once per
+      # iteration, so FLOPs (and MFU) of a sampling loop are not reported.
+      sr = r['sample']
+      print(f'{"  sample(" + str(_SAMPLE_BATCH.value) + "): " + str(config.sample.get("sampler", "")):52s} '
+            f'{_SAMPLE_BATCH.value:6d} {sr["compile_s"]:10.2f} {1 / sr["seconds_per_call"]:9.3f} '
+            f'{sr["samples_per_s"]:11.1f} {"n/a":>11s} {"n/a":>9s} {"n/a":>7s}')
 
 
 if __name__ == '__main__':
