@@ -1,22 +1,49 @@
-"""Encoders and decoders of the autoencoder family (Flax Linen; pure ``apply``).
+"""Encoders, decoders and the autoencoder module of the family (Flax Linen; pure ``apply``).
 
-Shapes: images ``x`` are ``[B, H, W, C]``; latents ``z`` are ``[B, latent_dim]``.
+Shapes: images ``x`` are ``[B, H, W, C]``; latents ``z`` are ``[B, latent_dim]`` (one-hot
+``[B, latent_dim, num_categories]`` for a categorical latent); labels ``y`` are int32 ``[B]``.
 Decoders return the parameters of p(x|z) as an image-shaped array (Bernoulli logits or
-Gaussian means) and, for a Gaussian with learned variance, a log-scale.
+Gaussian means) and, for a Gaussian with learned variance, a per-pixel log standard deviation.
+
+``config.model.name`` is ``<arch>_<kind>``: arch 'conv' | 'mlp'; kind
+  'ae'    deterministic autoencoder (z = encoder(x))
+  'dae'   denoising autoencoder (an 'ae' trained on corrupted inputs against clean targets)
+  'vae'   variational autoencoder (posterior and prior from ``config.model.posterior/prior``)
+  'cvae'  conditional VAE: encoder q(z|x, y) and decoder p(x|z, y) see the one-hot label y
 """
+import math
 from typing import Any, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
+from gen_jax.families.autoencoders import latents
 from gen_jax.nn.layers import depth_to_space
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+ARCHS = ('conv', 'mlp')
+KINDS = ('ae', 'dae', 'vae', 'cvae')
+MODELS = tuple(f'{a}_{k}' for k in KINDS for a in ARCHS)
+
+
+def model_kind(name: str) -> str:
+  """'ae' | 'dae' | 'vae' | 'cvae' of a model name such as 'conv_vae'."""
+  return name.split('_', 1)[1]
+
+
+def is_variational(name: str) -> bool:
+  return model_kind(name) in ('vae', 'cvae')
+
+
+def _append(h: jax.Array, cond: jax.Array | None) -> jax.Array:
+  return h if cond is None else jnp.concatenate([h, cond.astype(h.dtype)], axis=-1)
 
 
 class ConvEncoder(nn.Module):
   """Per entry of ``features``: a 4x4 stride-2 convolution (halving H and W) and ``extra_convs``
-  3x3 convolutions; then a dense layer of ``hidden`` units and a dense head of size ``out_dim``."""
+  3x3 convolutions; then a dense layer of ``hidden`` units and a dense head of size ``out_dim``.
+  ``cond`` [B, C_y] (optional) is appended to the flattened features before the dense layers."""
   features: Sequence[int]
   out_dim: int
   hidden: int = 256
@@ -24,13 +51,13 @@ class ConvEncoder(nn.Module):
   extra_convs: int = 0
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, cond=None):
     h = x.astype(self.dtype)
     for f in self.features:
       h = nn.gelu(nn.Conv(f, (4, 4), strides=(2, 2), dtype=self.dtype)(h))
       for _ in range(self.extra_convs):
         h = nn.gelu(nn.Conv(f, (3, 3), dtype=self.dtype)(h))
-    h = h.reshape(h.shape[0], -1)
+    h = _append(h.reshape(h.shape[0], -1), cond)
     h = nn.gelu(nn.Dense(self.hidden, dtype=self.dtype)(h))
     return nn.Dense(self.out_dim, dtype=jnp.float32)(h)
 
@@ -61,19 +88,21 @@ class ConvDecoder(nn.Module):
 
 
 class MLPEncoder(nn.Module):
+  """Flattened image (and ``cond``) -> dense layers of ``hidden`` units -> ``out_dim``."""
   hidden: Sequence[int]
   out_dim: int
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x):
-    h = x.reshape(x.shape[0], -1).astype(self.dtype)
+  def __call__(self, x, cond=None):
+    h = _append(x.reshape(x.shape[0], -1), cond).astype(self.dtype)
     for f in self.hidden:
       h = nn.gelu(nn.Dense(f, dtype=self.dtype)(h))
     return nn.Dense(self.out_dim, dtype=jnp.float32)(h)
 
 
 class MLPDecoder(nn.Module):
+  """z -> dense layers of ``reversed(hidden)`` units -> an image of ``out_shape``."""
   hidden: Sequence[int]
   out_shape: tuple[int, int, int]
   dtype: Any = jnp.float32
@@ -87,54 +116,101 @@ class MLPDecoder(nn.Module):
     return nn.Dense(size, dtype=jnp.float32)(h).reshape((z.shape[0],) + tuple(self.out_shape))
 
 
-class VAE(nn.Module):
-  """Gaussian-posterior VAE: ``encode`` -> (mean, log-variance), ``decode`` -> p(x|z) parameters.
+class Autoencoder(nn.Module):
+  """Encoder + decoder (+ learned prior parameters) of every model of the family.
 
-  ``learned_scale`` adds a per-pixel log standard deviation for a Gaussian decoder.
+  ``posterior``: 'none' (deterministic: ``encode`` returns ``(z,)``) or one of
+  ``latents.POSTERIORS`` (``encode`` returns the posterior parameters, see ``latents``).
+  ``num_classes > 0`` conditions encoder and decoder on the one-hot label (a CVAE).
+  ``learned_scale`` adds a per-pixel log standard deviation for a Gaussian decoder, initialised to
+  ``init_log_scale`` (``log(config.model.decoder_scale)``: training starts from the fixed-std model).
+  ``prior='mog'`` adds the mixture's parameters ``mog_means`` [M, D] (initialised N(0, 1)),
+  ``mog_logvars`` [M, D] and ``mog_logits`` [M] (both initialised to 0).
   """
   encoder: nn.Module
   decoder: nn.Module
   latent_dim: int
   learned_scale: bool = False
+  posterior: str = 'gaussian'
+  prior: str = 'gaussian'
+  num_categories: int = 0
+  mog_components: int = 0
+  num_classes: int = 0
+  init_log_scale: float = 0.0
 
   def setup(self):
     if self.learned_scale:
-      self.log_scale = self.param('log_scale', nn.initializers.zeros, self.decoder.out_shape)
+      self.log_scale = self.param('log_scale', nn.initializers.constant(self.init_log_scale),
+                                  self.decoder.out_shape)
+    if self.prior == 'mog':
+      m, d = self.mog_components, self.latent_dim
+      self.mog_means = self.param('mog_means', nn.initializers.normal(1.0), (m, d))
+      self.mog_logvars = self.param('mog_logvars', nn.initializers.zeros, (m, d))
+      self.mog_logits = self.param('mog_logits', nn.initializers.zeros, (m,))
 
-  def encode(self, x):
-    h = self.encoder(x)
-    mean, logvar = jnp.split(h, 2, axis=-1)
-    return mean, logvar
+  def _cond(self, y):
+    if not self.num_classes:
+      return None
+    return jax.nn.one_hot(y, self.num_classes, dtype=jnp.float32)
 
-  def decode(self, z):
+  def encode(self, x, y=None):
+    """Posterior parameters of q(z|x[, y]) (a tuple; see ``latents``), or ``(z,)`` for an AE."""
+    h = self.encoder(x, self._cond(y))
+    if self.posterior == 'none':
+      return (h,)
+    return latents.split_encoder_output(h, self.posterior, self.latent_dim, self.num_categories)
+
+  def decode(self, z, y=None):
+    """(p(x|z) parameters [B, H, W, C], log-scale [H, W, C] or None); z [B, D] or one-hot [B, D, K]."""
+    z = _append(z.reshape(z.shape[0], -1), self._cond(y))
     out = self.decoder(z)
     scale = self.log_scale if self.learned_scale else None
     return out, scale
 
-  def __call__(self, x, z_noise):
-    """Full pass with externally supplied standard-normal noise ``z_noise`` [B, latent]."""
-    mean, logvar = self.encode(x)
-    z = mean + jnp.exp(0.5 * logvar) * z_noise
-    out, scale = self.decode(z)
-    return out, scale, mean, logvar, z
+  def prior_params(self) -> dict:
+    """Parameters of a learned prior ({} for a fixed one)."""
+    if self.prior == 'mog':
+      return {'means': self.mog_means, 'logvars': self.mog_logvars, 'logits': self.mog_logits}
+    return {}
+
+  def __call__(self, x, y=None):
+    """Encoder, decoder (at the posterior mean) and prior: touches every parameter (for ``init``)."""
+    params = self.encode(x, y)
+    if self.posterior == 'none':
+      z = params[0]
+    else:
+      z = latents.posterior_mean(self.posterior, params)
+    out, scale = self.decode(z, y)
+    return out, scale, params, self.prior_params()
 
 
-MODELS = ('conv_vae', 'mlp_vae')
+VAE = Autoencoder  # the name of this module before the family grew AEs and DAEs
 
 
-def build_vae(model_cfg: Any, image_shape: tuple[int, int, int]) -> VAE:
-  """The VAE named by ``config.model.name`` for images of ``image_shape`` (H, W, C)."""
+def build_model(model_cfg: Any, image_shape: tuple[int, int, int]) -> Autoencoder:
+  """The model named by ``config.model.name`` for images of ``image_shape`` (H, W, C)."""
   dtype = DTYPES[model_cfg.get('dtype', 'float32')]
   latent = int(model_cfg.latent_dim)
+  variational = is_variational(model_cfg.name)
+  posterior = model_cfg.get('posterior', 'gaussian') if variational else 'none'
+  num_categories = int(model_cfg.get('num_categories', 10)) if posterior == 'categorical' else 0
+  out_dim = latents.encoder_output_dim(posterior, latent, num_categories) if variational else latent
   learned = model_cfg.get('likelihood', 'bernoulli') == 'gaussian' and model_cfg.get('learn_scale', False)
-  if model_cfg.name == 'conv_vae':
+  if model_cfg.name.startswith('conv_'):
     feats = tuple(model_cfg.get('features', (32, 64)))
     hidden = int(model_cfg.get('hidden', 256))
     extra = int(model_cfg.get('extra_convs', 0))
-    enc = ConvEncoder(feats, 2 * latent, hidden, dtype, extra)
+    enc = ConvEncoder(feats, out_dim, hidden, dtype, extra)
     dec = ConvDecoder(feats, tuple(image_shape), hidden, dtype, extra)
   else:
     hidden = tuple(model_cfg.get('mlp_hidden', (512, 256)))
-    enc = MLPEncoder(hidden, 2 * latent, dtype)
+    enc = MLPEncoder(hidden, out_dim, dtype)
     dec = MLPDecoder(hidden, tuple(image_shape), dtype)
-  return VAE(enc, dec, latent, learned)
+  prior = model_cfg.get('prior', 'gaussian') if variational else 'none'
+  return Autoencoder(enc, dec, latent, learned, posterior, prior, num_categories,
+                     int(model_cfg.get('mog_components', 10)) if prior == 'mog' else 0,
+                     int(model_cfg.get('num_classes', 10)) if model_kind(model_cfg.name) == 'cvae' else 0,
+                     math.log(float(model_cfg.get('decoder_scale', 0.1))) if learned else 0.0)
+
+
+build_vae = build_model

@@ -1,23 +1,19 @@
-"""Init, train and eval steps of the autoencoder family (the family contract)."""
-import math
+"""Init, train and eval steps of the autoencoder family (the family contract, DESIGN.md section 2)."""
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from gen_jax.core.optim import make_optimizer
+from gen_jax.core.state import TrainState, apply_gradients, create_train_state, global_norm, step_rng
 from gen_jax.eval.likelihood import bits_per_dim, continuous_to_discrete_nll
-from gen_jax.core.state import TrainState, create_train_state, ema_decay_at, ema_update, global_norm, step_rng
-from gen_jax.families.autoencoders import losses
-from gen_jax.families.autoencoders.models import build_vae
-
-
-def image_shape(config: Any) -> tuple[int, int, int]:
-  return tuple(config.model.image_shape)
-
-
-def get_model(config: Any):
-  return build_vae(config.model, image_shape(config))
+from gen_jax.eval import psnr
+from gen_jax.families.autoencoders import metrics as ae_metrics
+from gen_jax.families.autoencoders.models import is_variational, model_kind
+# get_model, image_shape and negative_elbo are re-exported: callers imported them from here before.
+from gen_jax.families.autoencoders.objectives import (autoencoder_terms, data_range, decode_mean,  # noqa: F401
+                                                      get_model, gumbel_tau, image_shape, kl_weight, labels_of,
+                                                      negative_elbo, num_data_dims, posterior_point)
 
 
 def nelbo_bits_per_dim(nelbo: jax.Array, config: Any) -> jax.Array:
@@ -27,58 +23,77 @@ def nelbo_bits_per_dim(nelbo: jax.Array, config: Any) -> jax.Array:
   density: on dequantized 8-bit data it is converted to the discrete 256-level NLL with
   ``gen_jax.eval.continuous_to_discrete_nll`` (the definition every family shares).
   """
-  num_dims = math.prod(image_shape(config))
+  num_dims = num_data_dims(config)
   if config.dataset.get('dequantize', 'none') == 'uniform':
     nelbo = continuous_to_discrete_nll(nelbo, num_dims, config.dataset.get('scale', '01'))
   return bits_per_dim(nelbo, num_dims)
 
 
 def init(rng: jax.Array, config: Any, example_batch: dict) -> TrainState:
-  """Initial TrainState; parameters from ``rng`` and the shapes of ``example_batch['image']``."""
+  """Initial TrainState; parameters from ``rng`` and the shapes of ``example_batch['image']`` [B, H, W, C]."""
   model = get_model(config)
   x = example_batch['image'][:1]
-  params = model.init(rng, x, jnp.zeros((1, model.latent_dim), jnp.float32))['params']
+  y = jnp.zeros((1,), jnp.int32) if model_kind(config.model.name) == 'cvae' else None
+  params = model.init(rng, x, y)['params']
   tx = make_optimizer(config.optim, config.num_train_steps)
   return create_train_state(params, tx, ema=config.optim.get('ema_decay', 0.999) > 0)
 
 
-def negative_elbo(params: Any, model, x: jax.Array, rng: jax.Array, config: Any) -> dict:
-  """Per-example negative ELBO and its terms (nats) with one posterior sample: dict of [B]."""
-  mean, logvar = model.apply({'params': params}, x, method=model.encode)
-  z = losses.reparameterize(rng, mean, logvar)
-  out, log_scale = model.apply({'params': params}, z, method=model.decode)
-  if config.model.get('likelihood', 'bernoulli') == 'bernoulli':
-    recon = losses.bernoulli_nll(out, x)
-  else:
-    ls = log_scale if log_scale is not None else math.log(config.model.get('decoder_scale', 0.1))
-    recon = losses.gaussian_nll(out, x, ls)
-  kl = losses.kl_diag_gaussian_std_normal(mean, logvar)
-  return {'recon': recon, 'kl': kl, 'nelbo': recon + kl}
+def example_weights(batch: dict, config: Any) -> jax.Array:
+  """Per-example loss weights [B]: 0 for rows whose label is in ``config.model.exclude_labels``
+  (training without those classes, e.g. for anomaly detection), 1 otherwise."""
+  exclude = tuple(config.model.get('exclude_labels', ()) or ())
+  w = jnp.ones((batch['image'].shape[0],), jnp.float32)
+  if exclude:
+    w = jnp.where(jnp.isin(batch['label'], jnp.asarray(exclude, jnp.int32)), 0.0, w)
+  return w
+
+
+def _loss_terms(params, model, batch, rng, step, config):
+  """Per-example training loss [B] and the per-example terms to report."""
+  x, y = batch['image'], labels_of(batch, config)
+  if not is_variational(config.model.name):
+    terms = autoencoder_terms(params, model, x, y, rng, config)
+    return terms['recon'], {'recon': terms['recon']}
+  relaxed = config.model.get('posterior', 'gaussian') == 'categorical'
+  terms = negative_elbo(params, model, x, rng, config, y, relaxed=relaxed, tau=gumbel_tau(step, config))
+  loss = terms['recon'] + kl_weight(step, config) * terms['kl']
+  return loss, {k: terms[k] for k in ('recon', 'kl', 'nelbo')}
 
 
 def make_train_step(config: Any):
-  """Pure ``(state, batch, rng) -> (state, metrics)``: one Adam step on the (beta-weighted) negative ELBO."""
+  """Pure ``(state, batch, rng) -> (state, metrics)``: one optimizer step on the mean per-example loss.
+
+  Loss per example: -log p(x | enc(x~)) for an AE/DAE (x~ corrupted for a DAE); for a VAE the
+  negative ELBO with the KL weighted by ``kl_weight`` (beta and warm-up). Rows with an excluded
+  label get weight 0. Metrics (scalars): loss, grad_norm, the terms, bits_per_dim (VAEs), kl_weight
+  (VAEs), gumbel_tau (categorical latents), and the fraction of rows used (with excluded labels).
+  """
   model = get_model(config)
   tx = make_optimizer(config.optim, config.num_train_steps)
-  beta = float(config.model.get('beta', 1.0))
   ema_decay = float(config.optim.get('ema_decay', 0.999))
+  variational = is_variational(config.model.name)
+  excluding = bool(tuple(config.model.get('exclude_labels', ()) or ()))
 
-  def loss_fn(params, x, rng):
-    terms = negative_elbo(params, model, x, rng, config)
-    loss = jnp.mean(terms['recon'] + beta * terms['kl'])
-    return loss, {k: jnp.mean(v) for k, v in terms.items()}
+  def loss_fn(params, batch, rng, step):
+    per_example, terms = _loss_terms(params, model, batch, rng, step, config)
+    w = example_weights(batch, config)
+    denom = jnp.maximum(jnp.sum(w), 1.0)
+    return jnp.sum(w * per_example) / denom, {k: jnp.sum(w * v) / denom for k, v in terms.items()}
 
   def train_step(state: TrainState, batch: dict, rng: jax.Array):
     rng = step_rng(rng, state.step)
-    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch['image'], rng)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = jax.tree.map(lambda p, u: p + u, state.params, updates)
-    ema = state.ema_params
-    if ema is not None and ema_decay > 0:
-      ema = ema_update(ema, params, ema_decay_at(state.step, ema_decay))
-    metrics = {'loss': loss, 'grad_norm': global_norm(grads), **terms,
-               'bits_per_dim': nelbo_bits_per_dim(terms['nelbo'], config)}
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema), metrics
+    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, rng, state.step)
+    new_state = apply_gradients(state, grads, tx, ema_decay)
+    metrics = {'loss': loss, 'grad_norm': global_norm(grads), **terms}
+    if variational:
+      metrics['bits_per_dim'] = nelbo_bits_per_dim(terms['nelbo'], config)
+      metrics['kl_weight'] = kl_weight(state.step, config)
+      if config.model.get('posterior', 'gaussian') == 'categorical':
+        metrics['gumbel_tau'] = gumbel_tau(state.step, config)
+    if excluding:
+      metrics['used_fraction'] = jnp.mean(example_weights(batch, config))
+    return new_state, metrics
 
   return train_step
 
@@ -88,13 +103,46 @@ def eval_params(state: TrainState) -> Any:
   return state.ema_params if state.ema_params is not None else state.params
 
 
+def iwae_k(config: Any) -> int:
+  return int(config.get('eval', {}).get('iwae_k', 0) or 0)
+
+
 def make_eval_step(config: Any):
-  """Pure ``(state, batch, rng) -> per-example metrics [B]``: negative ELBO (nats), its terms, bits/dim."""
+  """Pure ``(state, batch, rng) -> per-example metrics``, each [B]:
+
+  all models: ``recon`` (-log p(x|z), nats), ``mse`` (per pixel), ``psnr`` (dB) and, for [0, 1] data,
+  ``bce`` (nats per image) of the deterministic reconstruction (decoder mean at the posterior mean /
+  mode, or at enc(x~) for a DAE, always against the clean x);
+  DAEs: ``psnr_noisy``, the PSNR of the corrupted input;
+  VAEs: ``nelbo`` and ``kl`` (one posterior sample, nats), ``bits_per_dim`` of the negative ELBO, and,
+  when ``config.eval.iwae_k`` > 0, ``iwae`` (the k-sample bound on log p(x), nats) with
+  ``iwae_nll`` = -iwae and ``iwae_bits_per_dim``.
+  """
   model = get_model(config)
+  variational = is_variational(config.model.name)
+  k = iwae_k(config)
+  chunk = int(config.get('eval', {}).get('iwae_chunk', 0) or 0)
 
   def eval_step(state: TrainState, batch: dict, rng: jax.Array):
-    terms = negative_elbo(eval_params(state), model, batch['image'], rng, config)
-    terms['bits_per_dim'] = nelbo_bits_per_dim(terms['nelbo'], config)
-    return terms
+    params = eval_params(state)
+    x, y = batch['image'], labels_of(batch, config)
+    if not variational:
+      terms = autoencoder_terms(params, model, x, y, rng, config)
+      x_hat = decode_mean(params, model, terms['z'], y, config)
+      out = {'recon': terms['recon'], **ae_metrics.reconstruction_metrics(x_hat, x, config)}
+      if model_kind(config.model.name) == 'dae':
+        lo, hi = data_range(config)
+        out['psnr_noisy'] = psnr(terms['x_in'], x, hi - lo)
+      return out
+    terms = negative_elbo(params, model, x, rng, config, y)
+    x_hat = decode_mean(params, model, posterior_point(terms.pop('q'), config), y, config)
+    out = {**terms, 'bits_per_dim': nelbo_bits_per_dim(terms['nelbo'], config),
+           **ae_metrics.reconstruction_metrics(x_hat, x, config)}
+    if k > 0:
+      ll = ae_metrics.iwae_log_likelihood(params, model, x, jax.random.fold_in(rng, 1), k, config, y, chunk)
+      out['iwae'] = ll
+      out['iwae_nll'] = -ll
+      out['iwae_bits_per_dim'] = nelbo_bits_per_dim(-ll, config)
+    return out
 
   return eval_step

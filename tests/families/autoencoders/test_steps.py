@@ -1,0 +1,189 @@
+"""Every model's steps: pure, compiled once, finite; eval metrics; label exclusion; noise; config errors."""
+import dataclasses
+import math
+
+import chex
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from gen_jax.core.config import base_config
+from gen_jax.core.errors import ConfigError
+from gen_jax.families import autoencoders
+from gen_jax.families.autoencoders import noise as noise_lib
+
+MODEL_CASES = {
+    'conv_ae': dict(name='conv_ae'),
+    'mlp_ae_mse': dict(name='mlp_ae', likelihood='gaussian'),
+    'conv_dae_gaussian': dict(name='conv_dae', noise='gaussian', noise_level=0.3),
+    'mlp_dae_salt_pepper': dict(name='mlp_dae', noise='salt_pepper', noise_level=0.2),
+    'mlp_dae_masking': dict(name='mlp_dae', noise='masking', noise_level=0.5),
+    'conv_vae_learned_gaussian': dict(name='conv_vae', likelihood='gaussian', learn_scale=True),
+    'mlp_vae_beta_warmup': dict(name='mlp_vae', beta=4.0, kl_warmup_steps=5),
+    'mlp_vae_mog': dict(name='mlp_vae', prior='mog', mog_components=3),
+    'mlp_vae_laplace': dict(name='mlp_vae', posterior='laplace', prior='laplace'),
+    'mlp_vae_laplace_mc': dict(name='mlp_vae', posterior='laplace', prior='gaussian', kl='mc'),
+    'mlp_vae_gumbel': dict(name='mlp_vae', posterior='categorical', prior='uniform', num_categories=4,
+                           gumbel_anneal_rate=0.1),
+    'conv_cvae': dict(name='conv_cvae', num_classes=10),
+}
+
+
+def _init(config, batch):
+  """``autoencoders.init`` under jit (eager Flax/optax init costs seconds per model on CPU)."""
+  return jax.jit(lambda r, b: autoencoders.init(r, config, b))(jax.random.key(0), batch)
+
+
+def _config(**model):
+  c = base_config()
+  c.family = 'autoencoders'
+  c.batch_size = 8
+  c.num_train_steps = 10
+  c.dataset.name = 'digits'
+  c.model = ml_collections.ConfigDict(dict(name='conv_vae', dtype='float32', image_shape=(8, 8, 1),
+                                           features=(4, 8), hidden=16, mlp_hidden=(16, 8), latent_dim=3,
+                                           likelihood='bernoulli', beta=1.0))
+  c.model.update(model)
+  c.eval = ml_collections.ConfigDict(dict(iwae_k=0, iwae_chunk=0))
+  return c
+
+
+def _batch(n=8):
+  rng = np.random.default_rng(0)
+  return {'image': jnp.asarray(rng.uniform(size=(n, 8, 8, 1)).astype(np.float32)),
+          'label': jnp.asarray(np.arange(n) % 10, jnp.int32), 'mask': jnp.ones(n)}
+
+
+@dataclasses.dataclass
+class _Info:  # the fields of gen_jax.data.DatasetInfo that validate_config reads
+  name: str = 'digits'
+  kind: str = 'image'
+  element_spec: dict = dataclasses.field(default_factory=lambda: {'image': ((8, 8, 1), np.float32),
+                                                                  'label': ((), np.int32)})
+  num_classes: int | None = 10
+
+
+@pytest.mark.parametrize('case', list(MODEL_CASES))
+def test_train_step_pure_compiles_once_finite(case):
+  chex.clear_trace_counter()
+  c = _config(**MODEL_CASES[case])
+  autoencoders.validate_config(c, _Info())
+  batch = _batch()
+  state = _init(c, batch)
+  step = jax.jit(chex.assert_max_traces(autoencoders.make_train_step(c), n=1))
+  s1, m1 = step(state, batch, jax.random.key(1))
+  s1b, m1b = step(state, batch, jax.random.key(1))  # same inputs -> same outputs (pure)
+  chex.assert_trees_all_equal(s1, s1b)
+  assert float(m1['loss']) == float(m1b['loss'])
+  s2, m2 = step(s1, batch, jax.random.key(1))  # another step with a new state: no retrace
+  assert int(s2.step) == 2
+  assert all(np.isfinite(np.asarray(v)).all() for v in jax.tree.leaves(s2.params))
+  assert np.isfinite(float(m2['loss'])) and float(m1['grad_norm']) > 0
+  for k, v in m1.items():
+    assert v.shape == (), k
+  evaluate = jax.jit(chex.assert_max_traces(autoencoders.make_eval_step(c), n=1))
+  out = evaluate(s2, batch, jax.random.key(2))
+  evaluate(s1, batch, jax.random.key(3))
+  want = {'recon', 'mse', 'psnr', 'bce'}
+  if 'vae' in c.model.name:
+    want |= {'nelbo', 'kl', 'bits_per_dim'}
+  if 'dae' in c.model.name:
+    want |= {'psnr_noisy'}
+  assert set(out) == want
+  for k, v in out.items():
+    assert v.shape == (8,) and np.isfinite(np.asarray(v)).all(), k
+  samples = jax.jit(lambda s, r: autoencoders.sample(s, r, 6, c))(s2, jax.random.key(4))
+  assert samples.shape == (6, 8, 8, 1) and np.isfinite(np.asarray(samples)).all()
+
+
+@pytest.mark.parametrize('case', ['conv_dae_gaussian', 'mlp_vae_gumbel', 'mlp_vae_mog', 'conv_cvae'])
+def test_visualize(case):
+  c = _config(**MODEL_CASES[case])
+  batch = _batch(16)
+  state = _init(c, batch)
+  vis = jax.jit(lambda s, b, r: autoencoders.visualize(s, b, r, c))(state, batch, jax.random.key(5))
+  rows = 3 if 'dae' in case else 2
+  assert vis['samples'].shape == (64, 8, 8, 1) and vis['reconstructions'].shape == (16 * rows, 8, 8, 1)
+  assert 0 <= float(vis['reconstructions'].min()) and float(vis['samples'].max()) <= 1
+  np.testing.assert_allclose(vis['reconstructions'][:8], batch['image'][:8])  # first row: the inputs
+
+
+def test_eval_reports_psnr_and_the_dae_input_psnr():
+  c = _config(name='mlp_dae', noise='masking', noise_level=0.5)
+  batch = _batch()
+  state = _init(c, batch)
+  out = jax.jit(autoencoders.make_eval_step(c))(state, batch, jax.random.key(2))
+  noisy = noise_lib.corrupt(jax.random.key(2), batch['image'], 'masking', 0.5)
+  x_hat = jax.jit(lambda s, x: autoencoders.reconstruct(s, x, c))(state, noisy)
+  mse = np.mean((np.asarray(x_hat) - np.asarray(batch['image'])) ** 2, axis=(1, 2, 3))
+  np.testing.assert_allclose(out['mse'], mse, rtol=1e-5)
+  np.testing.assert_allclose(out['psnr'], -10 * np.log10(mse), rtol=1e-5)
+  assert np.all(np.asarray(out['psnr_noisy']) < 100)
+
+
+def test_excluded_labels_get_zero_weight():
+  """The loss with exclude_labels equals the loss on the other rows alone: excluded rows change nothing."""
+  c = _config(name='mlp_ae', exclude_labels=(3, 5))
+  batch = _batch(10)
+  state = _init(c, batch)
+  _, m = jax.jit(autoencoders.make_train_step(c))(state, batch, jax.random.key(1))
+  keep = np.isin(np.asarray(batch['label']), [3, 5], invert=True)
+  sub = {k: v[keep] for k, v in batch.items()}
+  c_all = _config(name='mlp_ae')
+  _, m_sub = jax.jit(autoencoders.make_train_step(c_all))(state, sub, jax.random.key(1))
+  np.testing.assert_allclose(float(m['loss']), float(m_sub['loss']), rtol=1e-5)
+  np.testing.assert_allclose(float(m['grad_norm']), float(m_sub['grad_norm']), rtol=1e-4)
+  assert float(m['used_fraction']) == pytest.approx(0.8)
+
+
+def test_kl_warmup_and_gumbel_temperature_schedules():
+  from gen_jax.families.autoencoders.objectives import gumbel_tau, kl_weight
+  c = _config(name='mlp_vae', beta=2.0, kl_warmup_steps=10, gumbel_tau=1.0, gumbel_tau_min=0.5,
+              gumbel_anneal_rate=0.1)
+  np.testing.assert_allclose([float(kl_weight(s, c)) for s in (0, 5, 10, 50)], [0.0, 1.0, 2.0, 2.0])
+  np.testing.assert_allclose([float(gumbel_tau(s, c)) for s in (0, 5, 100)], [1.0, math.exp(-0.5), 0.5], rtol=1e-6)
+
+
+def test_noise_corruptions():
+  x = jnp.full((4, 64, 64, 1), 0.5)
+  for level in (0.1, 0.4):
+    sp = np.asarray(noise_lib.corrupt(jax.random.key(0), x, 'salt_pepper', level))
+    assert abs((sp != 0.5).mean() - level) < 0.01 and set(np.unique(sp)) == {0.0, 0.5, 1.0}
+    assert abs((sp == 1.0).mean() - level / 2) < 0.01
+    mk = np.asarray(noise_lib.corrupt(jax.random.key(1), x, 'masking', level))
+    assert abs((mk == 0.0).mean() - level) < 0.01 and set(np.unique(mk)) == {0.0, 0.5}
+  g = np.asarray(noise_lib.corrupt(jax.random.key(2), x, 'gaussian', 0.1))
+  assert abs(g.std() - 0.1) < 0.005 and g.min() >= 0 and g.max() <= 1
+  g2 = np.asarray(noise_lib.corrupt(jax.random.key(2), x * 2 - 1, 'gaussian', 3.0, (-1.0, 1.0)))
+  assert g2.min() == -1.0 and g2.max() == 1.0
+
+
+@pytest.mark.parametrize('change, match', [
+    (dict(name='vq_vae'), 'allowed: conv_ae'),
+    (dict(posterior='student'), 'posterior'),
+    (dict(posterior='categorical', prior='gaussian'), 'cannot be paired'),
+    (dict(prior='mog', mog_components=0), 'mog_components'),
+    (dict(name='conv_dae'), 'noise'),
+    (dict(name='conv_dae', noise='masking', noise_level=1.5), 'noise_level'),
+    (dict(name='conv_cvae', num_classes=7), 'num_classes'),
+    (dict(exclude_labels=(11,)), 'exclude_labels'),
+    (dict(likelihood='poisson'), 'likelihood'),
+    (dict(latent_dim=0), 'latent_dim'),
+    (dict(features=(4, 8, 16, 32)), 'divisible'),
+])
+def test_validate_config_errors(change, match):
+  c = _config(**change)
+  with pytest.raises(ConfigError, match=match):
+    autoencoders.validate_config(c, _Info())
+
+
+def test_validate_config_rejects_iwae_for_autoencoders_and_labels_without_labels():
+  c = _config(name='conv_ae')
+  c.eval.iwae_k = 10
+  with pytest.raises(ConfigError, match='needs a VAE'):
+    autoencoders.validate_config(c, _Info())
+  info = _Info(element_spec={'image': ((8, 8, 1), np.float32)}, num_classes=None)
+  with pytest.raises(ConfigError, match='labelled'):
+    autoencoders.validate_config(_config(name='mlp_cvae', num_classes=10), info)
