@@ -23,8 +23,7 @@ Evaluate with the IWAE bound (k = 5000 importance samples):
 """
 import math
 
-from gen_jax.core.config import base_config
-from gen_jax.families.autoencoders.configs import add_eval_section, exclusive, parse_variants, shrink_to_tiny
+from gen_jax.families.autoencoders.configs import autoencoder_base, exclusive, parse_variants, shrink_to_tiny
 
 VARIANTS = ('tiny', 'mlp', 'gaussian', 'learned', 'grey', 'beta4', 'warmup', 'mog', 'laplace', 'gumbel', 'cvae',
             'latent2')
@@ -34,38 +33,14 @@ def get_config(arg: str | None = None):
   v = parse_variants(arg, VARIANTS)
   decoder = exclusive(v, ('gaussian', 'learned', 'grey'))
   latent = exclusive(v, ('mog', 'laplace', 'gumbel'))
-  c = base_config()
-  c.family = 'autoencoders'
-  c.batch_size = 128
-  c.num_train_steps = 2000
-  c.log_every = 100
-  c.eval_every = 500
-  c.checkpoint_every = 500
-  c.sample_every = 500
-  c.dataset.name = 'mnist5k'
+  c = autoencoder_base('conv_vae')
   c.dataset.binarize = 'sample'
-  c.model.name = 'conv_vae'
-  c.model.image_shape = (28, 28, 1)
-  c.model.features = (16, 32)
-  c.model.extra_convs = 0
-  c.model.hidden = 256
-  c.model.mlp_hidden = (512, 256)
-  c.model.latent_dim = 32
-  c.model.likelihood = 'bernoulli'
-  c.model.decoder_scale = 0.1
   c.model.learn_scale = False
   c.model.posterior = 'gaussian'
   c.model.prior = 'gaussian'
   c.model.kl = 'auto'
   c.model.beta = 1.0
   c.model.kl_warmup_steps = 0
-  c.model.exclude_labels = ()   # labels left out of training (loss weight 0), e.g. (0,) for anomaly detection
-  c.optim.lr = 1e-3
-  c.optim.schedule = 'cosine'
-  c.optim.warmup_steps = 100
-  c.optim.end_lr_factor = 0.05
-  c.optim.ema_decay = 0.999
-  add_eval_section(c)
   if 'mlp' in v:
     c.model.name = 'mlp_vae'
   if 'cvae' in v:
