@@ -11,39 +11,17 @@ Variants (comma-separated, e.g. ``:tiny,cosine``):
   ./launch.sh --config=experiments/diffusion/ddpm_mnist5k.py:tiny
   ./launch.sh --config=experiments/diffusion/ddpm_mnist5k.py:cosine --workdir=runs/ddpm_cos
 """
-from gen_jax.families.diffusion.config import diffusion_config, parse_variants
-from gen_jax.core.config import base_config
+from gen_jax.families.diffusion.config import parse_variants, unet_mnist5k_config
 
 VARIANTS = ('tiny', 'linear', 'cosine', 'sigmoid', 'x0', 'v', 'minsnr', 'hybrid', 'cfg', 'ddim')
 
 
 def get_config(arg: str | None = None):
   v = parse_variants(arg, VARIANTS)
-  c = diffusion_config(base_config())
-  c.batch_size = 64
-  c.num_train_steps = 20000
-  c.log_every = 100
-  c.eval_every = 5000
-  c.checkpoint_every = 2000
-  c.sample_every = 2000
-  c.eval_batch_size = 250
-  c.dataset.name = 'mnist5k'
-  c.dataset.scale = '-11'
-  c.model.name = 'unet'
-  c.model.data_shape = (28, 28, 1)
-  c.model.ch = 32
-  c.model.ch_mult = (1, 2, 2)
-  c.model.num_res_blocks = 2
-  c.model.attn_resolutions = (7,)
-  c.model.dropout = 0.1
-  c.model.num_groups = 8
-  c.model.num_classes = 0
+  c = unet_mnist5k_config()
   c.diffusion.num_timesteps = 1000
   c.diffusion.vlb_timesteps = 50       # eval: unbiased VLB estimate from 50 random t (0 = all 1000)
-  c.optim.lr = 2e-4
-  c.optim.warmup_steps = 500
   c.optim.grad_clip = 1.0
-  c.optim.ema_decay = 0.9995
   c.sample.num = 64
   for name in ('linear', 'cosine', 'sigmoid'):
     if name in v:

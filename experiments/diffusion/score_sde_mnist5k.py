@@ -7,41 +7,19 @@ em (Euler-Maruyama predictor, no corrector), bpd (ODE bits/dim at eval: one adap
 with a Hutchinson divergence per eval batch; slow on CPU), tiny (seconds).
   ./launch.sh --config=experiments/diffusion/score_sde_mnist5k.py:ve --workdir=runs/sde_ve
 """
-from gen_jax.families.diffusion.config import diffusion_config, parse_variants
-from gen_jax.core.config import base_config
+from gen_jax.families.diffusion.config import parse_variants, unet_mnist5k_config
 
 VARIANTS = ('tiny', 'vp', 'subvp', 've', 'ode', 'em', 'bpd')
 
 
 def get_config(arg: str | None = None):
   v = parse_variants(arg, VARIANTS)
-  c = diffusion_config(base_config())
-  c.batch_size = 64
-  c.num_train_steps = 20000
-  c.log_every = 100
-  c.eval_every = 5000
-  c.checkpoint_every = 2000
-  c.sample_every = 2000
-  c.eval_batch_size = 250
-  c.dataset.name = 'mnist5k'
-  c.dataset.scale = '-11'
+  c = unet_mnist5k_config()
   c.dataset.dequantize = 'uniform'
-  c.model.name = 'unet'
-  c.model.data_shape = (28, 28, 1)
-  c.model.ch = 32
-  c.model.ch_mult = (1, 2, 2)
-  c.model.num_res_blocks = 2
-  c.model.attn_resolutions = (7,)
-  c.model.dropout = 0.1
-  c.model.num_groups = 8
-  c.model.num_classes = 0
   c.diffusion.formulation = 'sde'
   c.diffusion.sde = next((s for s in ('subvp', 've') if s in v), 'vp')
   c.diffusion.num_scales = 1000
   c.diffusion.ode_bpd = 'bpd' in v
-  c.optim.lr = 2e-4
-  c.optim.warmup_steps = 500
-  c.optim.ema_decay = 0.9995
   c.sample.sampler = 'ode' if 'ode' in v else 'pc'
   c.sample.snr = 0.16 if c.diffusion.sde == 've' else 0.01
   c.sample.steps = 0

@@ -63,3 +63,32 @@ def diffusion_config(c: Any) -> Any:
       repaint_jump_length=10, repaint_jump_n_sample=10,   # editing.inpaint_with_state (1, 1: replacement)
   ))
   return c
+
+
+def unet_mnist5k_config() -> Any:
+  """The shared part of the mnist5k UNet experiments (DDPM and score SDE): data in [-1, 1],
+  a 32-channel UNet with attention at 7x7, batch 64, 20,000 steps, EMA 0.9995."""
+  from gen_jax.core.config import base_config
+  c = diffusion_config(base_config())
+  c.batch_size = 64
+  c.num_train_steps = 20000
+  c.log_every = 100
+  c.eval_every = 5000
+  c.checkpoint_every = 2000
+  c.sample_every = 2000
+  c.eval_batch_size = 250
+  c.dataset.name = 'mnist5k'
+  c.dataset.scale = '-11'
+  c.model.name = 'unet'
+  c.model.data_shape = (28, 28, 1)
+  c.model.ch = 32
+  c.model.ch_mult = (1, 2, 2)
+  c.model.num_res_blocks = 2
+  c.model.attn_resolutions = (7,)
+  c.model.dropout = 0.1
+  c.model.num_groups = 8
+  c.model.num_classes = 0
+  c.optim.lr = 2e-4
+  c.optim.warmup_steps = 500
+  c.optim.ema_decay = 0.9995
+  return c
