@@ -40,10 +40,18 @@ def decode(state: Any, z: jax.Array, config: Any, labels: jax.Array | None = Non
   return decode_mean(eval_params(state), get_model(config), z, labels, config)
 
 
-def sample(state: Any, rng: jax.Array, num: int, config: Any) -> jax.Array:
-  """``num`` images [num, H, W, C]: the decoder mean at z ~ p(z) (EMA parameters). A CVAE cycles
-  through the labels (see ``sample_labels``)."""
-  return decode(state, sample_latents(state, rng, num, config), config, sample_labels(num, config))
+def sample(state: Any, rng: jax.Array, num: int, config: Any, labels: jax.Array | None = None) -> jax.Array:
+  """``num`` images [num, H, W, C]: the decoder mean at z ~ p(z) (EMA parameters). A CVAE uses
+  ``labels`` [num] when given, else cycles through the classes (see ``sample_labels``)."""
+  if labels is None:
+    labels = sample_labels(num, config)
+  elif sample_labels(1, config) is None:
+    raise ValueError(f'labels were given but {config.model.name!r} is unconditional; only a CVAE takes labels.')
+  else:
+    labels = jnp.asarray(labels, jnp.int32)
+    if labels.shape != (num,):
+      raise ValueError(f'labels must have shape ({num},), one per sample; got {labels.shape}.')
+  return decode(state, sample_latents(state, rng, num, config), config, labels)
 
 
 def encode(state: Any, x: jax.Array, config: Any, labels: jax.Array | None = None) -> jax.Array:

@@ -95,9 +95,34 @@ def sample_with_params(params: Any, rng: jax.Array, num: int, config: Any, label
   return finalize(x, config)
 
 
-def sample(state: Any, rng: jax.Array, num: int, config: Any) -> jax.Array:
-  """``num`` samples (EMA parameters): images [num, H, W, C] in [-1, 1], points [num, D]. Pure, jit-able."""
-  return sample_with_params(eval_params(state), rng, num, config)
+def network_calls(config: Any) -> int | None:
+  """Denoiser calls of one sampling loop of ``config.sample`` (a call under classifier-free guidance
+  is one batch of 2B: conditional and null label); None for the ODE sampler, whose count depends on
+  the solver and, when adaptive, on the data."""
+  s_cfg, d = config.sample, config.diffusion
+  steps = int(s_cfg.get('steps', 0) or 0)
+  name = s_cfg.get('sampler', 'ddpm' if formulation(config) == 'discrete' else 'pc')
+  if name in DISCRETE_SAMPLERS:
+    return steps or int(d.get('num_timesteps', 1000))
+  if name == 'pc':
+    corrector = s_cfg.get('corrector', 'langevin') != 'none'
+    return (steps or int(d.get('num_scales', 1000))) * (1 + corrector * int(s_cfg.get('corrector_steps', 1)))
+  return None
+
+
+def sample(state: Any, rng: jax.Array, num: int, config: Any, labels: jax.Array | None = None) -> jax.Array:
+  """``num`` samples (EMA parameters): images [num, H, W, C] in [-1, 1], points [num, D]. Pure, jit-able.
+
+  ``labels`` [num] int: the classes of a conditional model's samples (default ``sample_labels``:
+  ``sample.label`` for all, or 0..K-1 cycling); an unconditional model refuses them.
+  """
+  if labels is not None:
+    if not num_classes(config):
+      raise ValueError('labels were given but the model is unconditional (config.model.num_classes=0).')
+    labels = jnp.asarray(labels, jnp.int32)
+    if labels.shape != (num,):
+      raise ValueError(f'labels must have shape ({num},), one per sample; got {labels.shape}.')
+  return sample_with_params(eval_params(state), rng, num, config, label=labels)
 
 
 def to_unit_range(x: jax.Array) -> jax.Array:

@@ -187,3 +187,22 @@ def test_validate_config_rejects_iwae_for_autoencoders_and_labels_without_labels
   info = _Info(element_spec={'image': ((8, 8, 1), np.float32)}, num_classes=None)
   with pytest.raises(ConfigError, match='labelled'):
     autoencoders.validate_config(_config(name='mlp_cvae', num_classes=10), info)
+
+
+def test_sample_takes_labels_for_a_cvae_only():
+  """``sample(..., labels=)`` decodes the given classes for a CVAE (cycling 0..9 when omitted);
+  an unconditional model refuses labels."""
+  c = _config(**MODEL_CASES['conv_cvae'])
+  state = _init(c, _batch(8))
+  rng = jax.random.key(3)
+  cycle = autoencoders.sample(state, rng, 10, c)
+  np.testing.assert_array_equal(np.asarray(autoencoders.sample(state, rng, 10, c, labels=jnp.arange(10))),
+                                np.asarray(cycle))
+  sevens = autoencoders.sample(state, rng, 10, c, labels=jnp.full((10,), 7))
+  np.testing.assert_array_equal(np.asarray(sevens[7]), np.asarray(cycle[7]))  # same z, same label
+  assert not np.allclose(np.asarray(sevens[0]), np.asarray(cycle[0]))  # same z, label 7 instead of 0
+  with pytest.raises(ValueError, match=r'shape \(10,\)'):
+    autoencoders.sample(state, rng, 10, c, labels=jnp.zeros((4,), jnp.int32))
+  plain = _config(**MODEL_CASES['conv_dae_gaussian'])
+  with pytest.raises(ValueError, match='only a CVAE takes labels'):
+    autoencoders.sample(_init(plain, _batch(8)), rng, 10, plain, labels=jnp.arange(10))
