@@ -1,4 +1,4 @@
-"""Vectorised, deterministic preprocessing of raw batches (images and 2-D points).
+"""Vectorised, deterministic preprocessing of raw batches (images, and points: 2-D toys, 1-D signals).
 
 Images arrive as uint8 pixels in 0..255 and leave as float32. With ``t`` the intensity in [0, 1]:
   dequantize='uniform'   t = (pixel + u) / 256, u ~ U[0, 1)  -> t in [pixel/256, (pixel+1)/256)
@@ -59,8 +59,8 @@ def parse_preprocessing(dataset_config, kind: str, name: str = '') -> Preprocess
     bad = [f'{f}={v!r}' for f, v in (('scale', scale), ('binarize', binarize), ('dequantize', dequantize))
            if v != 'none']
     if bad:
-      raise DatasetError(f'{name or "this dataset"} holds 2-D points, but image preprocessing was requested '
-                         f'({", ".join(bad)}); set config.dataset.scale, .binarize and .dequantize to "none".')
+      raise DatasetError(f'{name or "this dataset"} holds points (float vectors, not images), but image '
+                         f'preprocessing was requested ({", ".join(bad)}); set config.dataset.scale, .binarize and .dequantize to "none".')
   if binarize != 'none' and dequantize != 'none':
     raise DatasetError(f'config.dataset.binarize={binarize!r} cannot be combined with '
                        f'dequantize={dequantize!r}: binary data has nothing to dequantize; set one to "none".')

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from gen_jax.data import builders
-from gen_jax.data.builders import _compat, toy2d
+from gen_jax.data.builders import _compat, signals1d, toy2d
 from gen_jax.data.builders.prepare import file_lock, resolve_data_dir
 from gen_jax.data.errors import DatasetError
 
@@ -30,7 +30,7 @@ class Dataset:
   name: str
   kind: str                      # 'image' | 'points'
   raw_key: str                   # 'image' (uint8 pixels) | 'x' (float32 points)
-  raw_shape: tuple[int, ...]     # of one example, e.g. (28, 28, 1) or (2,)
+  raw_shape: tuple[int, ...]     # of one example, e.g. (28, 28, 1), (2,) or (64,)
   has_label: bool
   num_classes: int | None
   embedded: bool
@@ -110,6 +110,8 @@ def _open_embedded(name: str, data_dir: str) -> Dataset:
                        'config.dataset.data_dir (or $TFDS_DATA_DIR) to a writable directory.') from e
   if name.startswith('toy2d/'):
     return Dataset(name, 'points', 'x', (2,), True, toy2d.NUM_CLASSES[name.split('/')[1]], True, builder)
+  if name == 'signals1d':  # 1-D signals are 'points' too: float32 vectors, no image preprocessing
+    return Dataset(name, 'points', 'x', (signals1d.LENGTH,), True, signals1d.NUM_CLASSES, True, builder)
   return Dataset(name, 'image', 'image', tuple(builder.info.features['image'].shape), True, 10, True, builder)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gen_jax.data import builders
-from gen_jax.data.builders import toy2d
+from gen_jax.data.builders import signals1d, toy2d
 
 
 def _read(builder, split, n=None):
@@ -102,8 +102,67 @@ def test_toy2d_modes():
     toy2d.toy2d_modes('9gaussians')
 
 
+def test_signals1d_builder(data_dir):
+  b = builders.prepare_embedded('signals1d', data_dir)
+  assert {s: i.num_examples for s, i in b.info.splits.items()} == {'train': 20_000, 'test': 2_000}
+  assert str(b.data_path) == os.path.join(data_dir, 'signals1d', '1.0.0')
+  train, test = _read(b, 'train'), _read(b, 'test')
+  for d, split in ((train, 'train'), (test, 'test')):
+    x, k = d['x'], d['label']
+    assert x.shape == (len(k), 64) and x.dtype == np.float32 and k.dtype == np.int64
+    x_ref, k_ref = signals1d.split_data(split)  # seeded generator
+    np.testing.assert_array_equal(x, x_ref)
+    np.testing.assert_array_equal(k, k_ref)
+    assert set(np.unique(k)) == {0, 1, 2}
+    # label = number of components - 1: read the components off the spectrum, independently of
+    # the builder's peak counter (integer frequencies 1..12, amplitudes >= 0.5, noise std 0.05)
+    amp = 2 * np.abs(np.fft.rfft(x.astype(np.float64), axis=1)) / 64
+    np.testing.assert_array_equal(np.sum(amp[:, 1:13] > 0.4, axis=1), k + 1)
+    assert amp[:, 13:].max() < 0.1 and np.abs(amp[:, 1:13][amp[:, 1:13] > 0.4]).max() < 1.05
+    np.testing.assert_array_equal(signals1d.count_spectral_peaks(x), k + 1)
+  assert np.bincount(train['label']).min() > 0.3 * 20_000  # K uniform on {1, 2, 3}
+  # disjoint splits: no test signal appears in train
+  train_rows = {r.tobytes() for r in train['x']}
+  assert not any(r.tobytes() in train_rows for r in test['x'])
+  assert len(train_rows) == 20_000
+
+
+def test_signals1d_generation_is_deterministic():
+  a = signals1d.sample_signals(500, np.random.default_rng(7))
+  b = signals1d.sample_signals(500, np.random.default_rng(7))
+  c = signals1d.sample_signals(500, np.random.default_rng(8))
+  for key in a:
+    assert a[key].tobytes() == b[key].tobytes()
+  assert a['x'].tobytes() != c['x'].tobytes()
+  assert signals1d.split_data('test')[0].tobytes() == signals1d.split_data('test')[0].tobytes()
+  # the signal is the documented sum of sines (up to the noise, std 0.05)
+  t = np.arange(64) / 64
+  clean = np.sum(a['amplitudes'][..., None] * np.sin(2 * np.pi * a['freqs'][..., None] * t + a['phases'][..., None]),
+                 axis=1)
+  resid = a['x'] - clean
+  assert abs(resid.std() - 0.05) < 0.003 and abs(resid.mean()) < 0.003
+  k = a['label'] + 1
+  for row in range(50):  # K distinct frequencies in 1..12, unused components zero
+    f = a['freqs'][row]
+    assert len(set(f[:k[row]])) == k[row] and f[:k[row]].min() >= 1 and f.max() <= 12
+    assert (f[k[row]:] == 0).all() and (a['amplitudes'][row, k[row]:] == 0).all()
+  with pytest.raises(ValueError, match='allowed'):
+    signals1d.split_data('validation')
+
+
+def test_signals1d_through_the_pipeline(make_config):
+  from gen_jax.data import pipeline
+  config = make_config('signals1d', batch_size=16, scale='none')
+  info = pipeline.get_dataset_info(config.dataset)
+  assert info.kind == 'points' and info.num_classes == 3 and (info.num_train, info.num_eval) == (20_000, 2_000)
+  assert info.element_spec['x'] == ((64,), np.dtype(np.float32))
+  batch = next(pipeline.TrainIterator(config))
+  assert batch['x'].shape == (16, 64) and batch['x'].dtype == np.float32 and batch['label'].dtype == np.int32
+  np.testing.assert_array_equal(signals1d.count_spectral_peaks(batch['x']), batch['label'] + 1)
+
+
 def test_reprepare_is_identical(data_dir, tmp_path):
-  for name in ('mnist5k', 'toy2d/8gaussians'):
+  for name in ('mnist5k', 'toy2d/8gaussians', 'signals1d'):
     a = _read(builders.prepare_embedded(name, data_dir), 'test', 1000)
     b = _read(builders.prepare_embedded(name, str(tmp_path)), 'test', 1000)
     for key in a:

@@ -151,7 +151,7 @@ def test_unknown_and_bad_names(make_config):
     assert name in str(e.value)
   with pytest.raises(data.DatasetError, match='toy2d/moons'):
     data.get_dataset_info(make_config('toy2d/moon').dataset)
-  with pytest.raises(data.DatasetError, match='holds 2-D points'):
+  with pytest.raises(data.DatasetError, match='holds points'):
     data.get_dataset_info(make_config('toy2d/moons', scale='01').dataset)
   with pytest.raises(data.DatasetError, match="splits: test, train"):
     data.get_dataset_info(make_config('digits', eval_split='validation').dataset)

@@ -66,7 +66,7 @@ def test_dequantization_rounding_edge(monkeypatch):
     (dict(binarize='sample', dequantize='uniform'), 'image', 'cannot be combined'),
     (dict(scale='0-1'), 'image', "allowed: '01', '-11', 'none'"),
     (dict(binarize=True), 'image', "allowed: 'none', 'threshold', 'sample'"),
-    (dict(scale='01'), 'points', 'holds 2-D points'),
+    (dict(scale='01'), 'points', 'holds points'),
     (dict(dequantize='uniform', scale='none'), 'points', 'dequantize'),
 ])
 def test_invalid_options(fields, kind, match):

@@ -1,0 +1,100 @@
+"""The diffusion study scripts on non-image data (study_toy2d.py, study_signals1d.py): their helpers
+against independent computations, and each end to end on its tiny variant."""
+import importlib.util
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from tests import helpers
+
+
+def _load(name):
+  path = os.path.join(helpers.ROOT, 'experiments', 'diffusion', name + '.py')
+  spec = importlib.util.spec_from_file_location(f'_test_{name}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _numbers(obj):
+  if isinstance(obj, dict):
+    for v in obj.values():
+      yield from _numbers(v)
+  elif isinstance(obj, list):
+    for v in obj:
+      yield from _numbers(v)
+  elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+    yield obj
+
+
+def _check_outputs(workdir, result, stem):
+  assert os.path.getsize(os.path.join(workdir, stem + '.png')) > 0
+  with open(os.path.join(workdir, stem + '.json')) as f:
+    assert json.load(f) == json.loads(json.dumps(result))
+  nums = list(_numbers(result))
+  assert nums and all(math.isfinite(v) for v in nums)
+
+
+def test_toy2d_helpers_on_true_samples():
+  from scipy.stats import multivariate_normal
+  from gen_jax.data.builders import toy2d
+  study = _load('study_toy2d')
+  x, _ = toy2d.sample_toy2d('8gaussians', 4000, np.random.default_rng(0))
+  # the exact mixture log density, against scipy's Gaussian pdfs
+  centers = toy2d.toy2d_modes('8gaussians')
+  ref = np.log(np.mean([multivariate_normal(c, 0.02 ** 2 * np.eye(2)).pdf(x[:50]) for c in centers], axis=0))
+  np.testing.assert_allclose(study.true_logpdf('toy2d/8gaussians', x[:50]), ref, rtol=1e-6)
+  assert study.true_logpdf('toy2d/moons', x[:5]) is None
+  q = study.quality(x[:2000], x[2000:], 'toy2d/8gaussians')
+  assert q['modes_hit'] == q['num_modes'] == 8 and q['high_quality'] > 0.98
+  entropy = math.log(8) + math.log(2 * math.pi * math.e * 0.02 ** 2)  # well-separated mixture
+  assert abs(q['true_nll'] - entropy) < 0.1 and abs(q['kid_raw']) < 0.05
+  assert 'modes_hit' not in study.quality(x[:100], x[100:200], 'toy2d/moons')
+  box = study.grid_box(x)
+  assert box[0] < -2 and box[1] > 2 and abs((box[1] - box[0]) - (box[3] - box[2])) < 1e-9
+
+
+def test_signals1d_helpers_on_real_signals():
+  from gen_jax.data.builders import signals1d
+  study = _load('study_signals1d')
+  d = signals1d.sample_signals(1000, np.random.default_rng(0))
+  real = signals1d.sample_signals(1000, np.random.default_rng(1))['x']
+  r = study.compare(d['x'], real, labels=d['label'])
+  assert r['label_accuracy'] == 1.0 and r['peaks_in_1_3'] == 1.0 and r['peaks_tv'] < 0.1
+  assert r['spectrum_l1'] < 0.2 and r['peak_histogram'][0] == 0
+  # white noise of the same variance: no dominant peaks and a flat spectrum
+  noise = np.random.default_rng(2).normal(0, real.std(), real.shape)
+  n = study.compare(noise, real)
+  assert n['peaks_in_1_3'] < 0.5 and n['spectrum_l1'] > 1.0 and n['peaks_tv'] > 0.5
+  # power spectrum: a unit sine on bin 3 has |X_3|^2 / L = L / 4
+  t = np.arange(64) / 64
+  ps = study.power_spectrum(np.sin(2 * np.pi * 3 * t)[None])
+  np.testing.assert_allclose(ps[3], 16.0, rtol=1e-9)
+  assert ps[np.arange(33) != 3].max() < 1e-20
+  assert study.peak_histogram(np.zeros((4, 64))).tolist() == [1.0] + [0.0] * study.MAX_PEAKS
+
+
+@pytest.mark.parametrize('name,config_path,variant', [
+    ('study_toy2d', 'experiments/diffusion/ddpm_toy2d.py', 'tiny,8gaussians'),
+    ('study_signals1d', 'experiments/diffusion/ddpm_signals1d.py', 'tiny'),
+])
+def test_study_tiny_end_to_end(name, config_path, variant, tmp_path):
+  study = _load(name)
+  config = helpers.load_config(config_path, variant)
+  config.async_checkpointing = False
+  workdir = str(tmp_path / name)
+  kwargs = {'grid': 12} if name == 'study_toy2d' else {}
+  result = study.run(config, workdir, num=200, **kwargs)  # trains the tiny run first
+  assert result['checkpoint_step'] == config.num_train_steps
+  stem = name.split('_', 1)[1]
+  _check_outputs(workdir, result, stem)
+  if name == 'study_toy2d':
+    assert result['density']['zoom']['grid'] == 8 and result['samples']['num_modes'] == 8
+  else:
+    assert {'model', 'floor', 'gaussian_diag', 'gaussian_cov'} <= set(result)
+    assert result['floor']['peaks_in_1_3'] == 1.0
+  again = study.run(config, workdir, num=200, train_if_needed=False, **kwargs)  # reuses the checkpoint
+  assert again['checkpoint_step'] == config.num_train_steps
