@@ -193,6 +193,11 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
   if data_state:
     train_it.set_state(data_state)
   step = int(jax.device_get(state.step))
+  if step >= total:  # nothing to train: do not compile the step
+    if run.is_main:
+      print(f'{run.workdir} is already trained to step {step} (num_train_steps={total}); nothing to do. '
+            'Raise --config.num_train_steps to train further.', flush=True)
+    return {'step': step, 'stopped': False}
   writer = MetricWriter(run.workdir, enabled=run.is_main)
   if run.is_main:
     with open(run.path('config.json'), 'w', encoding='utf-8') as f:

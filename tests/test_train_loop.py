@@ -53,6 +53,9 @@ def test_resume_is_exact(tmp_path):
   la = [r['train/loss'] for r in read_jsonl(os.path.join(a, 'metrics.jsonl')) if 'train/loss' in r]
   lb = [r['train/loss'] for r in read_jsonl(os.path.join(b, 'metrics.jsonl')) if 'train/loss' in r]
   assert la == lb and len(la) == 12
+  # a finished run given the same command again trains nothing and writes nothing
+  assert train.train_and_evaluate(tiny(num_train_steps=12, **kw), b) == {'step': 12, 'stopped': False}
+  assert len([r for r in read_jsonl(os.path.join(b, 'metrics.jsonl')) if 'train/loss' in r]) == 12
 
 
 def test_sigterm_saves_and_restart_continues(tmp_path):

@@ -40,6 +40,7 @@ def get_config(arg: str | None = None):
     c.model.num_classes = 10
     c.diffusion.label_dropout = 0.1
     c.sample.guidance_scale = 2.0
+    c.eval.conditional = True          # FID/KID of samples of random classes; accuracy of the requested class
   if 'ddim' in v:
     c.sample.sampler = 'ddim'
     c.sample.steps = 50
@@ -52,6 +53,7 @@ def get_config(arg: str | None = None):
     c.checkpoint_every = 2
     c.sample_every = 4
     c.eval_batch_size = 500
+    c.eval.metrics = ('nll',)
     c.model.ch = 8
     c.model.ch_mult = (1, 2)
     c.model.num_res_blocks = 1

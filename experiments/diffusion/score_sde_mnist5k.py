@@ -34,6 +34,7 @@ def get_config(arg: str | None = None):
     c.checkpoint_every = 2
     c.sample_every = 4
     c.eval_batch_size = 500
+    c.eval.metrics = ('nll',)
     c.model.ch = 8
     c.model.ch_mult = (1, 2)
     c.model.num_res_blocks = 1

@@ -6,7 +6,8 @@ report the eval loss, the variational bound (bits/dim) and sample quality.
   .venv/bin/python experiments/diffusion/study_schedules.py --config=experiments/diffusion/ddpm_mnist5k.py \
       --workdir=runs/study_schedules_mnist --variants=linear,cosine,sigmoid,v,hybrid --num=500
 
-Each variant is ``<config's variant>,<variant>`` trained in ``<workdir>/<variant>`` (resumed if present),
+Each variant is ``<config's variant>,<variant>`` trained for ``--steps`` in ``<workdir>/<variant>`` (resumed
+if present; a run trained elsewhere with ``--config.num_train_steps=<steps>`` can be placed there),
 evaluated on the eval split (mean and standard error) and sampled with ``--sampler`` (a spec of
 study_samplers.py). Writes ``<workdir>/study_schedules.json`` and prints a markdown table.
 """
@@ -33,7 +34,7 @@ def _sibling(name: str, path: str | None = None):
 
 
 def study_variant(path: str, base_variant: str, variant: str, workdir: str, sampler: str, num: int,
-                  overrides: dict | None = None) -> dict:
+                  overrides: dict | None = None, sample_batch: int = 0) -> dict:
   """Trains (or resumes) ``path:base_variant,variant`` in ``workdir``; returns its row of the table."""
   import jax
   import numpy as np
@@ -58,8 +59,8 @@ def study_variant(path: str, base_variant: str, variant: str, workdir: str, samp
     data.append(np.asarray(batch[key])[np.asarray(batch['mask']) > 0])
     if sum(len(d) for d in data) >= max(num, 1000):
       break
-  sample_row = study_samplers.run_study(config, state, np.concatenate(data), [sampler], num)[0]
-  row = {'variant': variant or 'default', 'steps': config.num_train_steps}
+  sample_row = study_samplers.run_study(config, state, np.concatenate(data), [sampler], num, batch=sample_batch)[0]
+  row = {'variant': variant or 'default', 'steps': int(np.asarray(state.step))}
   for k in ('loss', 'bits_per_dim'):
     if k in results:
       row[k] = round(results[k]['value'], 4)
@@ -74,8 +75,9 @@ def main(argv):
   if 'diffusion' not in families.FAMILIES:  # until the family is registered
     families.FAMILIES = families.FAMILIES + ('diffusion',)
   path, _, base = FLAGS.config.partition(':')
-  rows = [study_variant(path, base, v, os.path.join(FLAGS.workdir, v), FLAGS.sampler, FLAGS.num)
-          for v in FLAGS.variants]
+  overrides = {'num_train_steps': FLAGS.steps} if FLAGS.steps else {}
+  rows = [study_variant(path, base, v, os.path.join(FLAGS.workdir, v), FLAGS.sampler, FLAGS.num, overrides,
+                        FLAGS.batch) for v in FLAGS.variants]
   print(_sibling('study_samplers').markdown(rows))
   os.makedirs(FLAGS.workdir, exist_ok=True)
   with open(os.path.join(FLAGS.workdir, 'study_schedules.json'), 'w', encoding='utf-8') as f:
@@ -90,5 +92,7 @@ if __name__ == '__main__':
   flags.DEFINE_list('variants', list(DEFAULT_VARIANTS), 'Variants of the experiment to compare.')
   flags.DEFINE_string('sampler', 'ddim:50', 'Sampler spec for the quality columns (see study_samplers.py).')
   flags.DEFINE_integer('num', 1000, 'Samples per variant.')
+  flags.DEFINE_integer('batch', 500, 'Samples per compiled sampler call.')
+  flags.DEFINE_integer('steps', 0, 'Training steps of every variant (the equal budget; 0: the config\'s).')
   FLAGS = flags.FLAGS
   app.run(main)

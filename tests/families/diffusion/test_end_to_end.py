@@ -2,6 +2,7 @@
 import os
 
 import numpy as np
+import pytest
 
 from gen_jax import train
 from tests import helpers
@@ -40,8 +41,28 @@ def test_study_samplers_runs_on_an_untrained_toy_model():
   data = np.random.default_rng(0).normal(size=(300, 2))
   rows = study.run_study(config, state, data, ['ddpm', 'ddim:5'], num=200)
   assert [r['spec'] for r in rows] == ['ddpm', 'ddim:5'] and [r['nfe'] for r in rows] == [20, 5]
-  assert all(np.isfinite(r['kid']) and r['ms_per_sample'] > 0 and 'modes_hit' in r for r in rows)
+  assert all(np.isfinite(r['kid_raw']) and r['samples_per_s'] > 0 and 'modes_hit' in r for r in rows)
+  assert 'fid' not in rows[0]  # no feature network for points
   assert study.markdown(rows).count('\n') == 3
+
+
+def test_study_samplers_scores_conditional_images_in_feature_space():
+  import importlib.util
+  import jax
+  from gen_jax.families import diffusion as fam
+  path = os.path.join(helpers.ROOT, 'experiments', 'diffusion', 'study_samplers.py')
+  spec = importlib.util.spec_from_file_location('study', path)
+  study = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(study)
+  config = helpers.load_config('experiments/diffusion/ddpm_mnist5k.py', 'tiny,cfg')
+  state = fam.init(jax.random.key(0), config, None)
+  data = np.random.default_rng(0).uniform(-1, 1, size=(30, 28, 28, 1))
+  rows = study.run_study(config, state, data, ['ddim:3'], num=20, batch=8)
+  (r,) = rows
+  assert r['batch'] == 8 and r['nfe'] == 6  # 3 steps x 2 (guided: conditional + null pass)
+  for k in ('fid', 'kid', 'precision', 'recall', 'class_entropy', 'accuracy', 'kid_raw'):
+    assert np.isfinite(r[k]), k
+  assert r['fid'] > 0 and 0 <= r['accuracy'] <= 1
 
 
 def test_study_schedules_one_tiny_variant(tmp_path):
@@ -54,3 +75,24 @@ def test_study_schedules_one_tiny_variant(tmp_path):
                             {'async_checkpointing': False})
   assert row['variant'] == 'v' and row['steps'] == 6
   assert np.isfinite(row['loss']) and np.isfinite(row['bits_per_dim']) and row['nfe'] == 5
+
+
+def test_sample_takes_labels_for_conditional_models_only():
+  """The contract's ``sample(state, rng, num, config, labels=None)``: a conditional model draws the
+  given classes (what --mode=eval's conditional FID uses); an unconditional one refuses labels."""
+  import jax
+  import jax.numpy as jnp
+  from gen_jax.families import diffusion as fam
+  from gen_jax.families.diffusion.step import eval_params
+  config = helpers.load_config('experiments/diffusion/ddpm_mnist5k.py', 'tiny,cfg,ddim')
+  state = fam.init(jax.random.key(0), config, None)
+  rng = jax.random.key(1)
+  labels = jnp.asarray([3, 3, 7, 7], jnp.int32)
+  x = fam.sample(state, rng, 4, config, labels=labels)
+  np.testing.assert_array_equal(np.asarray(x), np.asarray(
+      fam.sample_with_params(eval_params(state), rng, 4, config, label=labels)))
+  with pytest.raises(ValueError, match=r'shape \(4,\)'):
+    fam.sample(state, rng, 4, config, labels=jnp.zeros((3,), jnp.int32))
+  plain = helpers.load_config('experiments/diffusion/ddpm_mnist5k.py', 'tiny,ddim')
+  with pytest.raises(ValueError, match='unconditional'):
+    fam.sample(fam.init(jax.random.key(0), plain, None), rng, 4, plain, labels=labels)
