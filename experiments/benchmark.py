@@ -9,10 +9,13 @@ bfloat16 on accelerators) in this process. Then, for each experiment, compiles i
 step exactly as training does (sharded over all devices, state donated), times
 ``--steps`` steps on a fixed device-resident batch of the experiment's shapes (so the
 input pipeline is not measured), and reports examples/s and MFU = (FLOPs of one step,
-from XLA's cost analysis of the compiled step) x steps/s / peak. With ``--sample_batch=N``
+from XLA's cost analysis of the step compiled for the CPU backend: XLA:GPU's analysis does not
+count cuDNN convolutions, see ``model_flops``) x steps/s / peak. With ``--sample_batch=N``
 it also times one compiled ``family.sample`` call of N samples (for a sampler row, the
-steps/s column is calls/s and examples/s is samples/s; FLOPs are not reported for sampling
-loops because XLA's cost analysis counts a loop body once, not once per iteration).
+steps/s column is calls/s, examples/s is samples/s and GFLOP/step is per call). XLA's cost
+analysis counts a loop body once, not once per iteration, so a diffusion sampler's FLOPs are
+the cost of one denoiser call on the batch times the loop's denoiser calls (the ODE sampler,
+whose step count is adaptive, reports none).
 """
 import os
 import sys
@@ -24,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 _CONFIGS = flags.DEFINE_list('configs', ['experiments/autoencoders/vae_mnist5k.py'],
-                             'Experiment config files[:variant], comma-separated.')
+                             'Experiment config files[:variants], comma-separated (file.py:tiny,ddim,other.py).')
 _STEPS = flags.DEFINE_integer('steps', 50, 'Timed steps per experiment (after 3 warm-up steps).')
 _BATCH = flags.DEFINE_integer('batch_size', 0, 'Override the global batch size (0: the config\'s).')
 _SAMPLE_BATCH = flags.DEFINE_integer('sample_batch', 0, 'Also time family.sample for this many samples per call '
@@ -66,6 +69,34 @@ def step_flops(compiled) -> float:
     return 0.0
 
 
+def model_flops(fn, *args) -> float:
+  """FLOPs of ``fn(*args)`` from XLA:CPU's cost analysis of the same function on the same shapes.
+
+  XLA:GPU lowers convolutions to cuDNN custom calls that its cost analysis does not count: on an
+  H100 the mnist5k UNet forward at batch 64 read 1.26 GFLOP where XLA:CPU, which keeps every
+  convolution in HLO, counts 33.3 (about 0.5 GFLOP per 28x28 image, as the layer shapes give).
+  So model FLOPs are counted for the CPU backend whatever the accelerator (a compile without a run).
+  """
+  import jax
+  if jax.default_backend() == 'cpu':
+    return step_flops(jax.jit(fn).lower(*args).compile())
+  cpu = jax.sharding.SingleDeviceSharding(jax.devices('cpu')[0])
+  structs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=cpu), args)
+  return step_flops(jax.jit(fn).lower(*structs).compile())
+
+
+def config_specs(items: list[str]) -> list[str]:
+  """``--configs`` split at commas, with variant lists rejoined: ``['a.py:tiny', 'ddim', 'b.py']`` ->
+  ``['a.py:tiny,ddim', 'b.py']`` (a piece without '.py' continues the previous spec's variants)."""
+  out: list[str] = []
+  for item in items:
+    if out and '.py' not in item:
+      out[-1] += ',' + item
+    else:
+      out.append(item)
+  return out
+
+
 def load_config(spec: str):
   from gen_jax.core.config import load_experiment
   path, _, arg = spec.partition(':')
@@ -104,7 +135,7 @@ def benchmark_train_step(config, steps: int) -> dict:
     state, metrics = compiled(state, batch, key)
   jax.block_until_ready((state, metrics))
   elapsed = time.perf_counter() - t
-  flops = step_flops(compiled)
+  flops = model_flops(family.make_train_step(config), state, batch, key)
   result = {'compile_s': compile_s, 'steps_per_s': steps / elapsed,
             'examples_per_s': steps * config.batch_size / elapsed, 'flops_per_step': flops,
             'loss_finite': bool(jnp.isfinite(metrics['loss']))}
@@ -113,8 +144,28 @@ def benchmark_train_step(config, steps: int) -> dict:
   return result
 
 
+def sampler_flops(config, state, num: int) -> float | None:
+  """Model FLOPs of one diffusion sampling loop of ``num`` samples: XLA's cost of one denoiser call
+  on the batch (both passes under classifier-free guidance) x the loop's denoiser calls. None for
+  other families and for the ODE sampler (its step count is adaptive)."""
+  import jax
+  import jax.numpy as jnp
+  if config.get('family', '') != 'diffusion':
+    return None
+  from gen_jax.families.diffusion import sampling
+  from gen_jax.families.diffusion.step import eval_params
+  calls = sampling.network_calls(config)
+  if calls is None:
+    return None
+  params = eval_params(state)
+  fn = sampling.guided_model_fn(config, params, sampling.sample_labels(config, num))
+  x = jnp.zeros((num,) + tuple(config.model.data_shape), jnp.float32)
+  return model_flops(fn, x, jnp.zeros((num,), jnp.float32)) * calls
+
+
 def benchmark_sampler(family, config, state, num: int, reps: int = 3) -> dict:
-  """Compile time, samples/s and FLOPs of one ``family.sample(state, rng, num, config)`` call."""
+  """Compile time, samples/s and model FLOPs (``sampler_flops``) of one
+  ``family.sample(state, rng, num, config)`` call."""
   import jax
   sample = jax.jit(lambda s, r: family.sample(s, r, num, config))
   key = jax.random.key(2)
@@ -128,7 +179,7 @@ def benchmark_sampler(family, config, state, num: int, reps: int = 3) -> dict:
   jax.block_until_ready(out)
   elapsed = (time.perf_counter() - t) / reps
   return {'compile_s': compile_s, 'seconds_per_call': elapsed, 'samples_per_s': num / elapsed,
-          'flops_per_call': step_flops(compiled)}
+          'flops_per_call': sampler_flops(config, state, num)}
 
 
 def main(argv):
@@ -147,7 +198,7 @@ def main(argv):
            f'{"GFLOP/step":>11s} {"GFLOP/s":>9s} {"MFU":>7s}'
   print(header)
   print('-' * len(header))
-  for spec in _CONFIGS.value:
+  for spec in config_specs(_CONFIGS.value):
     config = load_config(spec)
     if _BATCH.value:
       config.batch_size = _BATCH.value
@@ -160,12 +211,19 @@ def main(argv):
           f'{r["examples_per_s"]:11.1f} {r["flops_per_step"] / 1e9:11.3f} {achieved / 1e9:9.2f} '
           f'{100 * achieved / peak_used:6.1f}%')
     if 'sample' in r:
-      # XLA's cost analysis counts the body of a lax.scan/while loop once, not once per
-      # iteration, so FLOPs (and MFU) of a sampling loop are not reported.
+      # XLA's cost analysis counts the body of a lax.scan/while loop once, not once per iteration,
+      # so a sampler's FLOPs are one denoiser call's cost x its calls (sampler_flops).
       sr = r['sample']
-      print(f'{"  sample(" + str(_SAMPLE_BATCH.value) + "): " + str(config.sample.get("sampler", "")):52s} '
-            f'{_SAMPLE_BATCH.value:6d} {sr["compile_s"]:10.2f} {1 / sr["seconds_per_call"]:9.3f} '
-            f'{sr["samples_per_s"]:11.1f} {"n/a":>11s} {"n/a":>9s} {"n/a":>7s}')
+      name = str(config.sample.get('sampler', '') or 'decode prior draws')
+      steps = int(config.sample.get('steps', 0) or 0)
+      label = f'  sample({_SAMPLE_BATCH.value}): {name}' + (f'-{steps}' if steps else '')
+      flops_cols = f'{"n/a":>11s} {"n/a":>9s} {"n/a":>7s}'
+      if sr['flops_per_call']:
+        achieved = sr['flops_per_call'] / sr['seconds_per_call']
+        flops_cols = (f'{sr["flops_per_call"] / 1e9:11.1f} {achieved / 1e9:9.2f} '
+                      f'{100 * achieved / peak_used:6.1f}%')
+      print(f'{label:52s} {_SAMPLE_BATCH.value:6d} {sr["compile_s"]:10.2f} {1 / sr["seconds_per_call"]:9.3f} '
+            f'{sr["samples_per_s"]:11.1f} {flops_cols}')
 
 
 if __name__ == '__main__':
