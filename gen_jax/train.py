@@ -274,6 +274,23 @@ def restore_for_inference(run: Run) -> Any:
   return state
 
 
+def trained_state(config: Any, workdir: str, train: bool = True) -> tuple[Run, Any]:
+  """``(run, state)`` of the latest checkpoint of ``config`` in ``workdir`` (for analysis scripts).
+
+  With ``train``, the run is first trained or resumed to ``config.num_train_steps`` (nothing is
+  compiled when it is already there). Without, whatever checkpoint exists is used, and a
+  workdir without one is a CheckpointError.
+  """
+  if train:
+    train_and_evaluate(config, workdir)
+  elif not os.path.isdir(os.path.join(workdir, 'checkpoints')) or not any(
+      d.isdigit() for d in os.listdir(os.path.join(workdir, 'checkpoints'))):
+    raise CheckpointError(f'no checkpoint in {workdir}: train the run first (same --config, --workdir) or let '
+                          'the script train it (--train).')
+  run = setup(config, workdir, 'sample')
+  return run, restore_for_inference(run)
+
+
 def run_eval(config: Any, workdir: str) -> dict:
   """Evaluates the latest checkpoint on the eval split; writes ``eval.json``."""
   run = setup(config, workdir, 'eval')

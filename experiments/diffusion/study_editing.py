@@ -145,12 +145,8 @@ def run_interpolation(config: Any, state: Any, images, pairs: int, points: int, 
 
 
 def _study_samplers():
-  import importlib.util
-  spec = importlib.util.spec_from_file_location(
-      '_study_samplers', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'study_samplers.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  from experiments.diffusion import study_samplers  # pylint: disable=g-import-not-at-top
+  return study_samplers
 
 
 def main(argv):
@@ -166,13 +162,7 @@ def main(argv):
   if int(config.model.get('num_classes', 0) or 0):
     config.sample.guidance_scale = 1.0  # unconditional editing of a conditional model: labels cycle
   workdir, out_dir = FLAGS.workdir, FLAGS.out or FLAGS.workdir
-  ckpt = os.path.join(workdir, 'checkpoints')
-  if not (os.path.isdir(ckpt) and any(d.isdigit() for d in os.listdir(ckpt))):
-    if not FLAGS.train:
-      raise SystemExit(f'no checkpoint in {workdir}; train first or pass --train.')
-    train.train_and_evaluate(config, workdir)
-  run = train.setup(config, workdir, 'sample')
-  state = train.restore_for_inference(run)
+  _, state = train.trained_state(config, workdir, FLAGS.train)
   step = int(np.asarray(state.step))
   num = max(FLAGS.num, 2 * FLAGS.pairs, 8)
   images, labels = test_images(config, num)

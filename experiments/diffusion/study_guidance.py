@@ -20,12 +20,8 @@ sys.path.insert(0, ROOT)
 
 
 def _study_samplers():
-  import importlib.util
-  spec = importlib.util.spec_from_file_location(
-      '_study_samplers', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'study_samplers.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  from experiments.diffusion import study_samplers  # pylint: disable=g-import-not-at-top
+  return study_samplers
 
 
 def scale_spec(sampler: str, w: float) -> str:
@@ -50,11 +46,8 @@ def save_figures(rows, samples, num_classes: int, out_dir: str) -> None:
   import matplotlib.pyplot as plt
   import numpy as np
   from gen_jax.core.images import save_image_grid
-  per_class = 4  # labels cycle 0..K-1, so the first K * per_class samples hold per_class of each class
-  grid = []
-  for w in sorted(samples):
-    x = samples[w][:num_classes * per_class]
-    grid.append(x.reshape((per_class, num_classes) + x.shape[1:])[0])  # one of each class per row
+  # labels cycle 0..K-1 within every sampler call, so the first K samples are one of each class
+  grid = [samples[w][:num_classes] for w in sorted(samples)]
   save_image_grid(np.clip((np.concatenate(grid) + 1.0) / 2.0, 0.0, 1.0), os.path.join(out_dir, 'guidance.png'),
                   ncols=num_classes, scale=3)
   ws = [r['guidance_scale'] for r in rows]
@@ -84,13 +77,7 @@ def main(argv):
     raise SystemExit('study_guidance needs a class-conditional model trained with null labels, e.g. '
                      'experiments/diffusion/ddpm_mnist5k.py:cfg.')
   workdir = FLAGS.workdir
-  ckpt = os.path.join(workdir, 'checkpoints')
-  if not (os.path.isdir(ckpt) and any(d.isdigit() for d in os.listdir(ckpt))):
-    if not FLAGS.train:
-      raise SystemExit(f'no checkpoint in {workdir}; train first or pass --train.')
-    train.train_and_evaluate(config, workdir)
-  run = train.setup(config, workdir, 'sample')
-  state = train.restore_for_inference(run)
+  _, state = train.trained_state(config, workdir, FLAGS.train)
   data = []
   for batch in data_lib.make_eval_iterator(config):
     data.append(np.asarray(batch['image'])[np.asarray(batch['mask']) > 0])

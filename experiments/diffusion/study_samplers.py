@@ -198,13 +198,7 @@ def main(argv):
   workdir = FLAGS.workdir
   if 'diffusion' not in families.FAMILIES:  # until the family is registered
     families.FAMILIES = families.FAMILIES + ('diffusion',)
-  ckpt = os.path.join(workdir, 'checkpoints')
-  if not (os.path.isdir(ckpt) and any(d.isdigit() for d in os.listdir(ckpt))):
-    if not FLAGS.train:
-      raise SystemExit(f'no checkpoint in {workdir}; train first or pass --train.')
-    train.train_and_evaluate(config, workdir)
-  run = train.setup(config, workdir, 'sample')
-  state = train.restore_for_inference(run)
+  _, state = train.trained_state(config, workdir, FLAGS.train)
   data = []
   for batch in data_lib.make_eval_iterator(config):
     key = 'image' if 'image' in batch else 'x'

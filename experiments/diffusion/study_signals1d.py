@@ -36,19 +36,6 @@ sys.path.insert(0, ROOT)
 MAX_PEAKS = 6  # histogram bins 0..5 and ">= 6"
 
 
-def trained_state(config: Any, workdir: str, train_if_needed: bool = True) -> Any:
-  """The latest TrainState of ``config`` in ``workdir``, training (or resuming) it to
-  ``config.num_train_steps`` first when needed."""
-  from gen_jax import train
-  ckpt = os.path.join(workdir, 'checkpoints')
-  steps = [int(d) for d in os.listdir(ckpt) if d.isdigit()] if os.path.isdir(ckpt) else []
-  if not steps or max(steps) < config.num_train_steps:
-    if not train_if_needed:
-      raise SystemExit(f'no finished checkpoint in {workdir}; train first or pass --train.')
-    train.train_and_evaluate(config, workdir)
-  run = train.setup(config, workdir, 'sample')
-  return train.restore_for_inference(run)
-
 
 def load_split(config: Any, split: str, num: int):
   """The first ``num`` signals of ``split``: x float32 [n, 64], labels int32 [n]."""
@@ -112,7 +99,8 @@ def run(config: Any, workdir: str, num: int = 2000, seed: int = 0, train_if_need
   import numpy as np
   from gen_jax.families.diffusion import sampling as sample_lib
   from gen_jax.families.diffusion.step import eval_params
-  state = trained_state(config, workdir, train_if_needed)
+  from gen_jax import train  # pylint: disable=g-import-not-at-top
+  _, state = train.trained_state(config, workdir, train_if_needed)
   real, real_labels = load_split(config, config.dataset.get('eval_split', 'test') or 'test', num)
   train_x, _ = load_split(config, config.dataset.get('train_split', 'train') or 'train', max(num, 5000))
   labels = sample_lib.sample_labels(config, num)

@@ -58,19 +58,6 @@ def quality(samples, data, dataset_name: str) -> dict[str, Any]:
   return out
 
 
-def trained_state(config: Any, workdir: str, train_if_needed: bool = True) -> Any:
-  """The latest TrainState of ``config`` in ``workdir``, training (or resuming) it to
-  ``config.num_train_steps`` first when needed."""
-  from gen_jax import train
-  ckpt = os.path.join(workdir, 'checkpoints')
-  steps = [int(d) for d in os.listdir(ckpt) if d.isdigit()] if os.path.isdir(ckpt) else []
-  if not steps or max(steps) < config.num_train_steps:
-    if not train_if_needed:
-      raise SystemExit(f'no finished checkpoint in {workdir}; train first or pass --train.')
-    train.train_and_evaluate(config, workdir)
-  run = train.setup(config, workdir, 'sample')
-  return train.restore_for_inference(run)
-
 
 def held_out(config: Any, num: int) -> tuple[Any, Any]:
   """The first ``num`` examples of the eval split: x float32 [n, ...] and labels int32 [n] (or None)."""
@@ -149,7 +136,8 @@ def run(config: Any, workdir: str, num: int = 2000, grid: int = 150, seed: int =
   import numpy as np
   from gen_jax.families.diffusion import sampling as sample_lib
   from gen_jax.families.diffusion.step import eval_params
-  state = trained_state(config, workdir, train_if_needed)
+  from gen_jax import train  # pylint: disable=g-import-not-at-top
+  _, state = train.trained_state(config, workdir, train_if_needed)
   data, _ = held_out(config, num)
   t0 = time.perf_counter()
   sample = jax.jit(lambda p, r: sample_lib.sample_with_params(p, r, num, config))

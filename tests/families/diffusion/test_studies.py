@@ -1,5 +1,6 @@
-"""The diffusion study scripts on non-image data (study_toy2d.py, study_signals1d.py): their helpers
-against independent computations, and each end to end on its tiny variant."""
+"""The diffusion study scripts: on non-image data (study_toy2d.py, study_signals1d.py) their helpers
+against independent computations and each end to end on its tiny variant; on images
+(study_editing.py, study_guidance.py) their measurements on a tiny untrained UNet."""
 import importlib.util
 import json
 import math
@@ -98,3 +99,47 @@ def test_study_tiny_end_to_end(name, config_path, variant, tmp_path):
     assert result['floor']['peaks_in_1_3'] == 1.0
   again = study.run(config, workdir, num=200, train_if_needed=False, **kwargs)  # reuses the checkpoint
   assert again['checkpoint_step'] == config.num_train_steps
+
+
+def test_editing_masks_metrics_and_tables_on_a_tiny_model(tmp_path):
+  import jax
+  from gen_jax.families import diffusion as fam
+  study = _load('study_editing')
+  masks = study.make_masks(28, 28)
+  assert masks['bottom_half'][:14].all() and not masks['bottom_half'][14:].any()
+  assert (1 - masks['center']).sum() == 12 * 12
+  # border jump: a constant image has none; PSNR over the hidden pixels only
+  flat = np.zeros((2, 28, 28, 1))
+  assert study.border_jump(flat, masks['center']) == 0.0
+  off = flat + (1 - masks['center']) * 0.2 + masks['center'] * 0.7  # 0.2 off where hidden, 0.7 where known
+  assert study.psnr_region(off, flat, masks['center']) == pytest.approx(10 * math.log10(4 / 0.04))  # 20 dB
+  config = helpers.load_config('experiments/diffusion/ddpm_mnist5k.py', 'tiny')
+  state = fam.init(jax.random.key(0), config, None)
+  images, labels = study.test_images(config, 6)
+  assert images.shape == (6, 28, 28, 1) and images.min() >= -1 and images.max() <= 1
+  rows, outputs = study.run_inpainting(config, state, images, labels, jump_length=5, jump_n_sample=2, batch=4)
+  assert [(r['mask'], r['method']) for r in rows] == [('bottom_half', 'replacement'), ('bottom_half', 'repaint'),
+                                                      ('center', 'replacement'), ('center', 'repaint')]
+  assert rows[0]['nfe'] == 20 and rows[1]['nfe'] > 20  # T = 20; RePaint revisits steps
+  for (mask_name, _), x in outputs.items():  # the known pixels are kept exactly
+    m = masks[mask_name] > 0.5
+    np.testing.assert_allclose(x[:, m[..., 0]], images[:, m[..., 0]], atol=1e-5)
+  interp, psnr = study.run_interpolation(config, state, images, pairs=1, points=4, ddim_steps=5)
+  assert interp.shape == (1, 4, 28, 28, 1) and np.isfinite(psnr)
+
+
+def test_guidance_study_rows_and_figures_on_a_tiny_model(tmp_path):
+  import jax
+  from gen_jax.families import diffusion as fam
+  study = _load('study_guidance')
+  assert study.scale_spec('ddim:50', 2) == 'ddim:50:guidance_scale=2.0'
+  config = helpers.load_config('experiments/diffusion/ddpm_mnist5k.py', 'tiny,cfg')
+  state = fam.init(jax.random.key(0), config, None)
+  data = np.random.default_rng(0).uniform(-1, 1, size=(30, 28, 28, 1))
+  rows, samples = study.run_guidance_study(config, state, data, [0.0, 1.0, 3.0], 'ddim:2', num=20, batch=10)
+  assert [r['guidance_scale'] for r in rows] == [0.0, 1.0, 3.0]
+  assert [r['nfe'] for r in rows] == [4, 2, 4]  # guided calls run the conditional and null passes
+  assert all(0 <= r['accuracy'] <= 1 and np.isfinite(r['fid']) for r in rows)
+  assert set(samples) == {0.0, 1.0, 3.0} and samples[1.0].shape == (20, 28, 28, 1)
+  study.save_figures(rows, samples, 10, str(tmp_path))
+  assert os.path.getsize(tmp_path / 'guidance.png') > 0 and os.path.getsize(tmp_path / 'guidance_curve.png') > 0
