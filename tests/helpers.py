@@ -36,3 +36,26 @@ def launcher(*args: str) -> list[str]:
 def run_launcher(*args: str, devices: int = 1, timeout: float = 300, **extra_env) -> subprocess.CompletedProcess:
   return subprocess.run(launcher(*args), cwd=ROOT, env=env(devices, **extra_env), capture_output=True,
                         text=True, timeout=timeout)
+
+
+def load_script(path: str):
+  """Imports a script (an experiment or study file) by path, relative to the repository root."""
+  import importlib.util
+  if not os.path.isabs(path):
+    path = os.path.join(ROOT, path)
+  spec = importlib.util.spec_from_file_location('_script_' + os.path.splitext(os.path.basename(path))[0], path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def numbers(obj):
+  """Every int / float (not bool) in a nested dict / list, e.g. a study's JSON."""
+  if isinstance(obj, dict):
+    for v in obj.values():
+      yield from numbers(v)
+  elif isinstance(obj, list):
+    for v in obj:
+      yield from numbers(v)
+  elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+    yield obj

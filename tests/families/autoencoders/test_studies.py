@@ -3,7 +3,6 @@
 The studies share one models directory, so a tiny model two studies both need is trained once.
 """
 import glob
-import importlib.util
 import json
 import math
 import os
@@ -23,22 +22,8 @@ OUTPUTS = {'study_denoising': ('denoising.json', 'denoising_psnr.png', 'denoisin
            'study_models': ('models.json', 'models.png')}
 
 
-def _load(path):
-  spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-def _numbers(obj):
-  if isinstance(obj, dict):
-    for v in obj.values():
-      yield from _numbers(v)
-  elif isinstance(obj, list):
-    for v in obj:
-      yield from _numbers(v)
-  elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
-    yield obj
+_load = helpers.load_script
+_numbers = helpers.numbers
 
 
 @pytest.fixture(scope='module')

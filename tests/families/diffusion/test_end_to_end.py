@@ -26,13 +26,9 @@ def test_toy2d_tiny_through_the_train_loop(tmp_path):
 
 
 def test_study_samplers_runs_on_an_untrained_toy_model():
-  import importlib.util
   import jax
   from gen_jax.families import diffusion as fam
-  path = os.path.join(helpers.ROOT, 'experiments', 'diffusion', 'study_samplers.py')
-  spec = importlib.util.spec_from_file_location('study', path)
-  study = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(study)
+  study = helpers.load_script('experiments/diffusion/study_samplers.py')
   assert study.parse_spec('ddim:25:eta=0.5') == {'sampler': 'ddim', 'steps': 25, 'eta': 0.5}
   assert study.parse_spec('em:100') == {'sampler': 'pc', 'predictor': 'euler_maruyama', 'corrector': 'none',
                                         'steps': 100}
@@ -47,13 +43,9 @@ def test_study_samplers_runs_on_an_untrained_toy_model():
 
 
 def test_study_samplers_scores_conditional_images_in_feature_space():
-  import importlib.util
   import jax
   from gen_jax.families import diffusion as fam
-  path = os.path.join(helpers.ROOT, 'experiments', 'diffusion', 'study_samplers.py')
-  spec = importlib.util.spec_from_file_location('study', path)
-  study = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(study)
+  study = helpers.load_script('experiments/diffusion/study_samplers.py')
   config = helpers.load_config('experiments/diffusion/ddpm_mnist5k.py', 'tiny,cfg')
   state = fam.init(jax.random.key(0), config, None)
   data = np.random.default_rng(0).uniform(-1, 1, size=(30, 28, 28, 1))
@@ -66,11 +58,7 @@ def test_study_samplers_scores_conditional_images_in_feature_space():
 
 
 def test_study_schedules_one_tiny_variant(tmp_path):
-  import importlib.util
-  path = os.path.join(helpers.ROOT, 'experiments', 'diffusion', 'study_schedules.py')
-  spec = importlib.util.spec_from_file_location('study_schedules', path)
-  study = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(study)
+  study = helpers.load_script('experiments/diffusion/study_schedules.py')
   row = study.study_variant('experiments/diffusion/ddpm_toy2d.py', 'tiny', 'v', str(tmp_path / 'v'), 'ddim:5', 200,
                             {'async_checkpointing': False})
   assert row['variant'] == 'v' and row['steps'] == 6

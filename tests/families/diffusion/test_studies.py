@@ -1,7 +1,6 @@
 """The diffusion study scripts: on non-image data (study_toy2d.py, study_signals1d.py) their helpers
 against independent computations and each end to end on its tiny variant; on images
 (study_editing.py, study_guidance.py) their measurements on a tiny untrained UNet."""
-import importlib.util
 import json
 import math
 import os
@@ -13,22 +12,10 @@ from tests import helpers
 
 
 def _load(name):
-  path = os.path.join(helpers.ROOT, 'experiments', 'diffusion', name + '.py')
-  spec = importlib.util.spec_from_file_location(f'_test_{name}', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return helpers.load_script(os.path.join('experiments', 'diffusion', name + '.py'))
 
 
-def _numbers(obj):
-  if isinstance(obj, dict):
-    for v in obj.values():
-      yield from _numbers(v)
-  elif isinstance(obj, list):
-    for v in obj:
-      yield from _numbers(v)
-  elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
-    yield obj
+_numbers = helpers.numbers
 
 
 def _check_outputs(workdir, result, stem):
