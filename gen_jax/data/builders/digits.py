@@ -16,6 +16,8 @@ order (``disable_shuffling=True``), so record ``i`` of a split is always the sam
 import numpy as np
 import tensorflow_datasets as tfds
 
+from gen_jax.data.builders._common import labelled_info
+
 NUM_EXAMPLES = 1797
 NUM_TRAIN = 1437
 NUM_TEST = NUM_EXAMPLES - NUM_TRAIN
@@ -44,17 +46,8 @@ class Digits(tfds.core.GeneratorBasedBuilder):
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
 
   def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(
-        description=__doc__,
-        features=tfds.features.FeaturesDict({
-            'image': tfds.features.Tensor(shape=(8, 8, 1), dtype=np.uint8),
-            'label': tfds.features.Tensor(shape=(), dtype=np.int64),
-            'index': tfds.features.Tensor(shape=(), dtype=np.int64),
-        }),
-        supervised_keys=('image', 'label'),
-        homepage='https://scikit-learn.org/stable/modules/generated/sklearn.datasets.load_digits.html',
-        disable_shuffling=True,
-    )
+    return labelled_info(self, 'image', (8, 8, 1), np.uint8, __doc__, with_index=True,
+                         homepage='https://scikit-learn.org/stable/modules/generated/sklearn.datasets.load_digits.html')
 
   def _split_generators(self, dl_manager):
     del dl_manager  # Nothing to download: the data ships with scikit-learn.

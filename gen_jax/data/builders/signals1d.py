@@ -22,6 +22,8 @@ two splits come from different streams). Features (``tfds.features.Tensor`` only
 import numpy as np
 import tensorflow_datasets as tfds
 
+from gen_jax.data.builders._common import SeededSplits, labelled_info
+
 LENGTH = 64
 MAX_COMPONENTS = 3
 NUM_CLASSES = MAX_COMPONENTS
@@ -82,28 +84,16 @@ def count_spectral_peaks(x: np.ndarray, threshold: float = PEAK_THRESHOLD) -> np
   return np.sum(amplitude_spectrum(x)[:, 1:] > threshold, axis=-1).astype(np.int64)
 
 
-class Signals1d(tfds.core.GeneratorBasedBuilder):
+class Signals1d(SeededSplits, tfds.core.GeneratorBasedBuilder):
   """Seeded sums of 1..3 sines plus noise: 20,000 train / 2,000 test float32 [64] signals."""
 
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
 
+  SPLIT_NAMES = tuple(SPLIT_SIZES)
+
   def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(
-        description=__doc__,
-        features=tfds.features.FeaturesDict({
-            'x': tfds.features.Tensor(shape=(LENGTH,), dtype=np.float32),
-            'label': tfds.features.Tensor(shape=(), dtype=np.int64),
-        }),
-        supervised_keys=('x', 'label'),
-        disable_shuffling=True,
-    )
+    return labelled_info(self, 'x', (LENGTH,), np.float32, __doc__)
 
-  def _split_generators(self, dl_manager):
-    del dl_manager  # Generated from a seed: nothing to download.
-    return {split: self._generate_examples(split) for split in SPLIT_SIZES}
-
-  def _generate_examples(self, split: str):
-    x, label = split_data(split)
-    for i in range(len(x)):
-      yield i, {'x': x[i], 'label': label[i]}
+  def split_data(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+    return split_data(split)

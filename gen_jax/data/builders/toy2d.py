@@ -31,6 +31,8 @@ two Gaussian mixtures (for mode-coverage metrics: a sample within 3 std of a cen
 import numpy as np
 import tensorflow_datasets as tfds
 
+from gen_jax.data.builders._common import SeededSplits, labelled_info
+
 NAMES = ('moons', '8gaussians', '25gaussians', 'checkerboard', 'spirals', 'rings')
 NUM_CLASSES = {'moons': 2, '8gaussians': 8, '25gaussians': 25, 'checkerboard': 8, 'spirals': 2,
                'rings': 4}
@@ -107,29 +109,17 @@ def split_data(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
   return sample_toy2d(name, SPLIT_SIZES[split], rng)
 
 
-class Toy2d(tfds.core.GeneratorBasedBuilder):
+class Toy2d(SeededSplits, tfds.core.GeneratorBasedBuilder):
   """Seeded 2-D toy densities (one builder config each): 50,000 train / 10,000 test points."""
 
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
   BUILDER_CONFIGS = [tfds.core.BuilderConfig(name=n, description=f'toy2d density {n!r}') for n in NAMES]
 
+  SPLIT_NAMES = tuple(SPLIT_SIZES)
+
   def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(
-        description=__doc__,
-        features=tfds.features.FeaturesDict({
-            'x': tfds.features.Tensor(shape=(2,), dtype=np.float32),
-            'label': tfds.features.Tensor(shape=(), dtype=np.int64),
-        }),
-        supervised_keys=('x', 'label'),
-        disable_shuffling=True,
-    )
+    return labelled_info(self, 'x', (2,), np.float32, __doc__)
 
-  def _split_generators(self, dl_manager):
-    del dl_manager  # Generated from a seed: nothing to download.
-    return {split: self._generate_examples(split) for split in SPLIT_SIZES}
-
-  def _generate_examples(self, split: str):
-    x, label = split_data(self.builder_config.name, split)
-    for i in range(len(x)):
-      yield i, {'x': x[i], 'label': label[i]}
+  def split_data(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+    return split_data(self.builder_config.name, split)
