@@ -69,17 +69,18 @@ def step_flops(compiled) -> float:
     return 0.0
 
 
-def model_flops(fn, *args) -> float:
+def model_flops(fn, *args, compiled=None) -> float:
   """FLOPs of ``fn(*args)`` from XLA:CPU's cost analysis of the same function on the same shapes.
 
   XLA:GPU lowers convolutions to cuDNN custom calls that its cost analysis does not count: on an
   H100 the mnist5k UNet forward at batch 64 read 1.26 GFLOP where XLA:CPU, which keeps every
   convolution in HLO, counts 33.3 (about 0.5 GFLOP per 28x28 image, as the layer shapes give).
-  So model FLOPs are counted for the CPU backend whatever the accelerator (a compile without a run).
+  So model FLOPs are counted for the CPU backend whatever the accelerator (a compile without a run);
+  on a CPU an already ``compiled`` version of ``fn`` is used as it is.
   """
   import jax
   if jax.default_backend() == 'cpu':
-    return step_flops(jax.jit(fn).lower(*args).compile())
+    return step_flops(compiled if compiled is not None else jax.jit(fn).lower(*args).compile())
   cpu = jax.sharding.SingleDeviceSharding(jax.devices('cpu')[0])
   structs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=cpu), args)
   return step_flops(jax.jit(fn).lower(*structs).compile())
@@ -135,7 +136,7 @@ def benchmark_train_step(config, steps: int) -> dict:
     state, metrics = compiled(state, batch, key)
   jax.block_until_ready((state, metrics))
   elapsed = time.perf_counter() - t
-  flops = model_flops(family.make_train_step(config), state, batch, key)
+  flops = model_flops(family.make_train_step(config), state, batch, key, compiled=compiled)
   result = {'compile_s': compile_s, 'steps_per_s': steps / elapsed,
             'examples_per_s': steps * config.batch_size / elapsed, 'flops_per_step': flops,
             'loss_finite': bool(jnp.isfinite(metrics['loss']))}

@@ -11,7 +11,7 @@ Variants (comma-separated, e.g. ``:tiny,cosine``):
   ./launch.sh --config=experiments/diffusion/ddpm_mnist5k.py:tiny
   ./launch.sh --config=experiments/diffusion/ddpm_mnist5k.py:cosine --workdir=runs/ddpm_cos
 """
-from gen_jax.families.diffusion.config import parse_variants, unet_mnist5k_config
+from gen_jax.families.diffusion.config import parse_variants, tiny_unet, unet_mnist5k_config
 
 VARIANTS = ('tiny', 'linear', 'cosine', 'sigmoid', 'x0', 'v', 'minsnr', 'hybrid', 'cfg', 'ddim')
 
@@ -46,24 +46,10 @@ def get_config(arg: str | None = None):
     c.sample.steps = 50
     c.sample.eta = 0.0
   if 'tiny' in v:
-    c.batch_size = 8
-    c.num_train_steps = 4
-    c.log_every = 2
-    c.eval_every = 4
-    c.checkpoint_every = 2
-    c.sample_every = 4
-    c.eval_batch_size = 500
-    c.eval.metrics = ('nll',)
-    c.model.ch = 8
-    c.model.ch_mult = (1, 2)
-    c.model.num_res_blocks = 1
-    c.model.attn_resolutions = ()
-    c.model.num_groups = 4
+    tiny_unet(c)
     c.diffusion.num_timesteps = 20
     c.diffusion.vlb_timesteps = 4
     c.optim.warmup_steps = 0
-    c.sample.num = 16
-    c.sample.num_visualize = 16
     if 'ddim' in v:
       c.sample.steps = 5
   return c

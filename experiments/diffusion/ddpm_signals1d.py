@@ -13,7 +13,7 @@ fraction of samples with the requested number of sines below that of 'cond'.
   .venv/bin/python experiments/diffusion/study_signals1d.py --workdir=runs/study_signals1d
 Samples are written as .npy by --mode=sample; the study plots and scores them.
 """
-from gen_jax.families.diffusion.config import diffusion_config, parse_variants
+from gen_jax.families.diffusion.config import diffusion_config, parse_variants, tiny_mlp
 from gen_jax.core.config import base_config
 
 VARIANTS = ('tiny', 'cosine', 'v', 'cond', 'cfg', 'ddim')
@@ -55,17 +55,6 @@ def get_config(arg: str | None = None):
     c.sample.sampler = 'ddim'
     c.sample.steps = 25
   if 'tiny' in v:
-    c.batch_size = 64
-    c.num_train_steps = 6
-    c.log_every = 2
-    c.eval_every = 6
-    c.checkpoint_every = 3
+    tiny_mlp(c)
     c.eval_batch_size = 500
-    c.model.hidden = 32
-    c.model.num_layers = 2
-    c.diffusion.num_timesteps = 20
-    c.optim.warmup_steps = 1
-    c.sample.num = 256
-    if 'ddim' in v:
-      c.sample.steps = 5
   return c

@@ -6,7 +6,7 @@ mode label), ddim (25 DDIM steps), tiny (seconds).
   ./launch.sh --config=experiments/diffusion/ddpm_toy2d.py:8gaussians --workdir=runs/ddpm_8g
 Samples are written as .npy by --mode=sample.
 """
-from gen_jax.families.diffusion.config import diffusion_config, parse_variants
+from gen_jax.families.diffusion.config import diffusion_config, parse_variants, tiny_mlp
 from gen_jax.core.config import base_config
 
 DENSITIES = ('moons', '8gaussians', '25gaussians', 'checkerboard', 'spirals', 'rings')
@@ -51,17 +51,6 @@ def get_config(arg: str | None = None):
     c.sample.sampler = 'ddim'
     c.sample.steps = 25
   if 'tiny' in v:
-    c.batch_size = 64
-    c.num_train_steps = 6
-    c.log_every = 2
-    c.eval_every = 6
-    c.checkpoint_every = 3
+    tiny_mlp(c)
     c.eval_batch_size = 5000
-    c.model.hidden = 32
-    c.model.num_layers = 2
-    c.diffusion.num_timesteps = 20
-    c.optim.warmup_steps = 1
-    c.sample.num = 256
-    if 'ddim' in v:
-      c.sample.steps = 5
   return c

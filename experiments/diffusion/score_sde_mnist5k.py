@@ -7,7 +7,7 @@ em (Euler-Maruyama predictor, no corrector), bpd (ODE bits/dim at eval: one adap
 with a Hutchinson divergence per eval batch; slow on CPU), tiny (seconds).
   ./launch.sh --config=experiments/diffusion/score_sde_mnist5k.py:ve --workdir=runs/sde_ve
 """
-from gen_jax.families.diffusion.config import parse_variants, unet_mnist5k_config
+from gen_jax.families.diffusion.config import parse_variants, tiny_unet, unet_mnist5k_config
 
 VARIANTS = ('tiny', 'vp', 'subvp', 've', 'ode', 'em', 'bpd')
 
@@ -27,24 +27,10 @@ def get_config(arg: str | None = None):
     c.sample.predictor = 'euler_maruyama'
     c.sample.corrector = 'none'
   if 'tiny' in v:
-    c.batch_size = 8
-    c.num_train_steps = 4
-    c.log_every = 2
-    c.eval_every = 4
-    c.checkpoint_every = 2
-    c.sample_every = 4
-    c.eval_batch_size = 500
-    c.eval.metrics = ('nll',)
-    c.model.ch = 8
-    c.model.ch_mult = (1, 2)
-    c.model.num_res_blocks = 1
-    c.model.attn_resolutions = ()
-    c.model.num_groups = 4
+    tiny_unet(c)
     c.diffusion.num_scales = 10
     c.diffusion.ode_rtol = 1e-2        # with 'bpd': a rough likelihood
     c.diffusion.ode_atol = 1e-2
-    c.sample.num = 16
-    c.sample.num_visualize = 16
     c.sample.ode_rtol = 1e-2
     c.sample.ode_atol = 1e-2
   return c

@@ -111,12 +111,12 @@ def feature_quality(samples, config: Any, labels=None) -> dict[str, float]:
   gen = harness.reference_features(batches, extract, net, metrics=metrics, scale=cfg.dataset.get('scale', '01'))
   res = harness.compare_feature_sets(gen, ref, metrics, kid_subsets=st['kid_subsets'],
                                      kid_subset_size=st['kid_subset_size'], pr_k=st['pr_k'])
-  out = {'fid': res['fid']['value'], 'kid': res['kid']['value'], 'kid_se': res['kid']['stderr'] or 0.0,
+  out = {'fid': res['fid']['value'], 'kid': res['kid']['value'], 'kid_se': res['kid']['stderr'],
          'precision': res['precision']['value'], 'recall': res['recall']['value'],
          'class_entropy': res['class_entropy']['value']}
   if 'conditional_accuracy' in res:
     out['accuracy'] = res['conditional_accuracy']['value']
-  return {k: float(v) for k, v in out.items()}
+  return {k: None if v is None else float(v) for k, v in out.items()}  # kid_se: None when undefined
 
 
 def time_sampler(fn, params, rng, num: int, batch: int):

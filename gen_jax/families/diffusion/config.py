@@ -99,3 +99,41 @@ def unet_mnist5k_config() -> Any:
   c.eval.num_samples = 1000
   c.eval.sample_batch_size = 500
   return c
+
+
+def tiny_unet(c: Any) -> Any:
+  """The ``tiny`` variant of the mnist5k UNet experiments: a few steps of an 8-channel UNet, seconds on
+  a CPU (a smoke test of the whole loop: train, checkpoint, eval, sample)."""
+  c.batch_size = 8
+  c.num_train_steps = 4
+  c.log_every = 2
+  c.eval_every = 4
+  c.checkpoint_every = 2
+  c.sample_every = 4
+  c.eval_batch_size = 500
+  c.eval.metrics = ('nll',)
+  c.model.ch = 8
+  c.model.ch_mult = (1, 2)
+  c.model.num_res_blocks = 1
+  c.model.attn_resolutions = ()
+  c.model.num_groups = 4
+  c.sample.num = 16
+  c.sample.num_visualize = 16
+  return c
+
+
+def tiny_mlp(c: Any) -> Any:
+  """The ``tiny`` variant of the MLP-denoiser experiments (toy2d, signals1d): 6 steps, T = 20."""
+  c.batch_size = 64
+  c.num_train_steps = 6
+  c.log_every = 2
+  c.eval_every = 6
+  c.checkpoint_every = 3
+  c.model.hidden = 32
+  c.model.num_layers = 2
+  c.diffusion.num_timesteps = 20
+  c.optim.warmup_steps = 1
+  c.sample.num = 256
+  if c.sample.sampler == 'ddim':
+    c.sample.steps = 5
+  return c

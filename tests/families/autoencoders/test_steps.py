@@ -9,10 +9,10 @@ import ml_collections
 import numpy as np
 import pytest
 
-from gen_jax.core.config import base_config
 from gen_jax.core.errors import ConfigError
 from gen_jax.families import autoencoders
 from gen_jax.families.autoencoders import noise as noise_lib
+from tests.families.autoencoders import tiny
 
 MODEL_CASES = {
     'conv_ae': dict(name='conv_ae'),
@@ -31,21 +31,11 @@ MODEL_CASES = {
 }
 
 
-def _init(config, batch):
-  """``autoencoders.init`` under jit (eager Flax/optax init costs seconds per model on CPU)."""
-  return jax.jit(lambda r, b: autoencoders.init(r, config, b))(jax.random.key(0), batch)
+_init = tiny.init
 
 
 def _config(**model):
-  c = base_config()
-  c.family = 'autoencoders'
-  c.batch_size = 8
-  c.num_train_steps = 10
-  c.dataset.name = 'digits'
-  c.model = ml_collections.ConfigDict(dict(name='conv_vae', dtype='float32', image_shape=(8, 8, 1),
-                                           features=(4, 8), hidden=16, mlp_hidden=(16, 8), latent_dim=3,
-                                           likelihood='bernoulli', beta=1.0))
-  c.model.update(model)
+  c = tiny.config('digits', **model)
   c.eval = ml_collections.ConfigDict(dict(iwae_k=0, iwae_chunk=0))
   return c
 

@@ -5,13 +5,12 @@ import math
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from scipy import stats
 
-from gen_jax.core.config import base_config
 from gen_jax.families.autoencoders import losses
 from gen_jax.families import autoencoders
+from tests.families.autoencoders import tiny
 
 
 def test_kl_closed_form_matches_monte_carlo():
@@ -50,22 +49,11 @@ def test_reparameterized_sample_moments():
   np.testing.assert_allclose(z.var(0), [0.25, 4.0], rtol=0.02)
 
 
-def _init(config, batch):
-  """``autoencoders.init`` under jit (eager Flax/optax init costs seconds per model on CPU)."""
-  return jax.jit(lambda r, b: autoencoders.init(r, config, b))(jax.random.key(0), batch)
+_init = tiny.init
 
 
 def _config(**model):
-  c = base_config()
-  c.family = 'autoencoders'
-  c.batch_size = 8
-  c.num_train_steps = 10
-  c.dataset.name = 'mnist5k'
-  c.model = ml_collections.ConfigDict(dict(name='conv_vae', dtype='float32', image_shape=(8, 8, 1),
-                                           features=(4, 8), hidden=16, latent_dim=3, likelihood='bernoulli',
-                                           beta=1.0))
-  c.model.update(model)
-  return c
+  return tiny.config('mnist5k', **model)
 
 
 def test_bits_per_dim_conversion():
