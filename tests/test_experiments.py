@@ -13,6 +13,7 @@ from tests import helpers
 def test_tiny_variant_end_to_end(path, tmp_path):
   config = helpers.load_config(path, 'tiny')
   config.async_checkpointing = False
+  config.eval_every = 0  # run_eval below evaluates; the loop's periodic eval is checked in test_multidevice.py
   w = str(tmp_path / 'w')
   out = train.train_and_evaluate(config, w)
   assert out['step'] == config.num_train_steps
@@ -30,3 +31,25 @@ def test_tiny_variant_end_to_end(path, tmp_path):
   images = os.listdir(os.path.join(w, 'images')) if os.path.isdir(os.path.join(w, 'images')) else []
   if config.sample_every:
     assert images, 'training wrote no sample/reconstruction grids'
+
+
+@pytest.mark.parametrize('path', helpers.experiment_files())
+def test_variants_declared_and_conflicts_refused(path):
+  """Every experiment declares its variants with the one parser (``gen_jax.core.config.Variants``): each
+  variant builds a config, an unknown one is refused with the list, and two variants of one exclusive
+  group are refused with a message naming both, before any config is built."""
+  import itertools
+  from gen_jax.core.config import Variants
+  from gen_jax.core.errors import ConfigError
+  module = helpers.load_script(path)
+  variants = module.VARIANTS
+  assert isinstance(variants, Variants) and 'tiny' in variants.names
+  for name in variants.names:
+    assert module.get_config(name).family
+  with pytest.raises(ConfigError, match='allowed: ' + ', '.join(variants.names)):
+    module.get_config('tiny,no_such_variant')
+  for group in variants.exclusive:
+    for a, b in itertools.combinations(group, 2):
+      with pytest.raises(ConfigError) as e:
+        module.get_config(f'tiny,{b},{a}')
+      assert f'{a} and {b}' in str(e.value) and 'exclude each other' in str(e.value)

@@ -11,7 +11,7 @@ from tests import helpers
 
 VAE = 'experiments/autoencoders/vae_mnist5k.py'
 STEPS = 6
-ARGS = [f'--config={VAE}:tiny', f'--config.num_train_steps={STEPS}', '--config.log_every=1',
+ARGS = [f'--config={VAE}:tiny,mlp', f'--config.num_train_steps={STEPS}', '--config.log_every=1',
         '--config.eval_every=6', '--config.sample_every=0', '--config.checkpoint_every=3',
         '--config.async_checkpointing=False']
 

@@ -11,13 +11,14 @@ Variants (comma-separated, any order):
 An autoencoder has no prior: its "samples" decode N(0, I) codes (illustrative only), and its
 eval reports reconstruction errors (recon, mse, psnr, bce) but no ELBO.
 """
-from gen_jax.families.autoencoders.configs import autoencoder_base, parse_variants, shrink_to_tiny
+from gen_jax.core.config import Variants
+from gen_jax.families.autoencoders.config import autoencoder_base, shrink_to_tiny
 
-VARIANTS = ('tiny', 'mlp', 'mse')
+VARIANTS = Variants('tiny', 'mlp', 'mse')
 
 
 def get_config(arg: str | None = None):
-  v = parse_variants(arg, VARIANTS)
+  v = VARIANTS.parse(arg)
   c = autoencoder_base('mlp_ae' if 'mlp' in v else 'conv_ae', latent_dim=32)
   if 'mse' in v:
     c.model.likelihood = 'gaussian'

@@ -13,15 +13,16 @@ Variants (comma-separated, any order; one noise type):
   tiny          seconds on CPU: a smoke test
 The noise level is ``config.model.noise_level``.
 """
-from gen_jax.families.autoencoders.configs import autoencoder_base, exclusive, parse_variants, shrink_to_tiny
+from gen_jax.core.config import Variants
+from gen_jax.families.autoencoders.config import autoencoder_base, shrink_to_tiny
 
-VARIANTS = ('tiny', 'mlp', 'gaussian', 'salt_pepper', 'masking')
 NOISE_LEVELS = {'gaussian': 0.4, 'salt_pepper': 0.4, 'masking': 0.5}
+VARIANTS = Variants('tiny', 'mlp', *NOISE_LEVELS, exclusive=[tuple(NOISE_LEVELS)])
 
 
 def get_config(arg: str | None = None):
-  v = parse_variants(arg, VARIANTS)
-  noise = exclusive(v, tuple(NOISE_LEVELS)) or 'gaussian'
+  v = VARIANTS.parse(arg)
+  noise = v.pick(*NOISE_LEVELS, default='gaussian')
   c = autoencoder_base('mlp_dae' if 'mlp' in v else 'conv_dae', latent_dim=32)
   c.model.noise = noise
   c.model.noise_level = NOISE_LEVELS[noise]

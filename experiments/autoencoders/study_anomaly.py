@@ -7,7 +7,7 @@ digits is then scored by its reconstruction error (per-pixel MSE of the decoder 
 posterior mean) and by its negative ELBO (nats, averaged over 10 posterior samples); the AUROC
 (``gen_jax.eval.auroc``) measures how well each score ranks the held-out digit above the others.
 
-  .venv/bin/python experiments/autoencoders/study_anomaly.py --workdir=runs/ae_anomaly [--digit=0 | --digit=-1
+  ./launch.sh python experiments/autoencoders/study_anomaly.py --workdir=runs/ae_anomaly [--digit=0 | --digit=-1
       (all ten)] [--tiny] [--steps=N] [--models_dir=runs/ae_models]
 Writes anomaly.json and anomaly.png.
 """
@@ -18,9 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
+from gen_jax import studies
 from gen_jax.eval import auroc
 from gen_jax.families import autoencoders as ae
-from gen_jax.families.autoencoders import analysis
 
 CONFIG = 'experiments/autoencoders/vae_mnist5k.py'
 
@@ -35,7 +35,7 @@ def anomaly_scores(state, config, images: np.ndarray, num_samples: int = 10) -> 
     runs = jax.vmap(lambda k: eval_step(s, batch, k))(jax.random.split(jax.random.key(0), num_samples))
     return jnp.stack([runs['mse'][0], jnp.mean(runs['nelbo'], 0)], -1)
 
-  out = analysis.map_batches(lambda x: scores(state, x), images)
+  out = studies.map_batches(lambda x: scores(state, x), images)
   return {'recon_mse': out[:, 0], 'nelbo': out[:, 1]}
 
 
@@ -43,9 +43,9 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, digits=(0,), models_di
   """One model per held-out digit; writes the AUROCs and score histograms; returns the table."""
   results, hists = {'score_samples': 10, 'digits': {}}, {}
   for digit in digits:
-    config, state, info = analysis.study_model(CONFIG, 'mlp', models_dir or os.path.join(workdir, 'models'), tiny,
+    config, state, info = studies.study_model(CONFIG, 'mlp', models_dir or os.path.join(workdir, 'models'), tiny,
                                                steps, exclude_labels=(int(digit),))
-    test = analysis.load_split(config)
+    test = studies.load_split(config)
     scores = anomaly_scores(state, config, test['image'], 2 if tiny else 10)
     is_anomaly = (test['label'] == digit).astype(int)
     results['digits'][str(digit)] = {
@@ -56,15 +56,13 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, digits=(0,), models_di
     hists[digit] = (scores, is_anomaly)
   aucs = [m['auroc'] for m in results['digits'].values()]
   results['mean_auroc'] = {k: round(float(np.mean([a[k] for a in aucs])), 4) for k in aucs[0]}
-  analysis.save_json(os.path.join(workdir, 'anomaly.json'), results)
+  studies.save_json(os.path.join(workdir, 'anomaly.json'), results)
   _plot(hists, results, workdir)
   return results
 
 
 def _plot(hists: dict, results: dict, workdir: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = studies.pyplot()
   digit = next(iter(hists))
   scores, is_anomaly = hists[digit]
   fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -74,9 +72,7 @@ def _plot(hists: dict, results: dict, workdir: str) -> None:
     ax.hist(v[is_anomaly == 1], bins, alpha=0.6, density=True, label=f'held-out digit {digit}')
     ax.set(title=f'{name}: AUROC {results["digits"][str(digit)]["auroc"][name]:.3f}', xlabel=name)
     ax.legend()
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'anomaly.png'), dpi=100)
-  plt.close(fig)
+  studies.save_figure(fig, os.path.join(workdir, 'anomaly.png'))
 
 
 def main(argv):
@@ -90,9 +86,6 @@ def main(argv):
 
 if __name__ == '__main__':
   FLAGS = flags.FLAGS
-  flags.DEFINE_string('workdir', 'runs/ae_anomaly', 'output directory')
-  flags.DEFINE_bool('tiny', False, 'seconds-long smoke test')
-  flags.DEFINE_integer('steps', 0, 'train steps per model (0: the config\'s)')
+  studies.define_flags('runs/ae_anomaly')
   flags.DEFINE_integer('digit', 0, 'the held-out digit 0-9; -1: each in turn (ten models)')
-  flags.DEFINE_string('models_dir', '', 'where trained models live (default: WORKDIR/models)')
   app.run(main)

@@ -4,7 +4,7 @@ Trains one denoising autoencoder per noise type (Gaussian, salt-and-pepper, mask
 level of ``dae_mnist5k.py``), then corrupts the 1,000 test digits at a range of levels and reports
 the mean PSNR (dB) of the noisy input and of the denoised output against the clean digit.
 
-  .venv/bin/python experiments/autoencoders/study_denoising.py --workdir=runs/ae_denoising [--tiny]
+  ./launch.sh python experiments/autoencoders/study_denoising.py --workdir=runs/ae_denoising [--tiny]
       [--steps=N] [--arch=conv] [--models_dir=runs/ae_models]
 Writes denoising.json (the table), denoising_psnr.png (curves) and denoising_examples.png.
 """
@@ -15,10 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
+from gen_jax import studies
 from gen_jax.core.images import make_grid
 from gen_jax.eval import psnr
 from gen_jax.families import autoencoders as ae
-from gen_jax.families.autoencoders import analysis
 from gen_jax.families.autoencoders.noise import corrupt
 
 CONFIG = 'experiments/autoencoders/dae_mnist5k.py'
@@ -51,9 +51,9 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, arch: str = 'mlp', mod
   results, examples = {'arch': arch, 'models': {}}, {}
   for noise, levels in LEVELS.items():
     variant = noise + (',mlp' if arch == 'mlp' else '')
-    config, state, info = analysis.study_model(CONFIG, variant, models_dir or os.path.join(workdir, 'models'),
+    config, state, info = studies.study_model(CONFIG, variant, models_dir or os.path.join(workdir, 'models'),
                                                tiny, steps)
-    test = analysis.load_split(config)
+    test = studies.load_split(config)
     levels = levels[::2] if tiny else levels
     table = psnr_table(state, config, test['image'], noise, levels)
     results['models'][noise] = {'trained_noise_level': config.model.noise_level, **info, 'levels': table}
@@ -61,15 +61,13 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, arch: str = 'mlp', mod
     noisy = corrupt(jax.random.key(1), x, noise, float(config.model.noise_level))
     denoised = ae.reconstruct(state, noisy, config)
     examples[noise] = np.concatenate([np.asarray(x), np.asarray(noisy), np.asarray(denoised)])
-  analysis.save_json(os.path.join(workdir, 'denoising.json'), results)
+  studies.save_json(os.path.join(workdir, 'denoising.json'), results)
   _plot(results, examples, workdir)
   return results
 
 
 def _plot(results: dict, examples: dict, workdir: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = studies.pyplot()
   names = list(results['models'])
   fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
   for ax, noise in zip(axes[0], names):
@@ -80,17 +78,13 @@ def _plot(results: dict, examples: dict, workdir: str) -> None:
     ax.axvline(results['models'][noise]['trained_noise_level'], color='grey', lw=0.8, ls=':')
     ax.set(title=noise, xlabel='noise level', ylabel='PSNR (dB)')
     ax.legend()
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'denoising_psnr.png'), dpi=100)
-  plt.close(fig)
+  studies.save_figure(fig, os.path.join(workdir, 'denoising_psnr.png'))
   fig, axes = plt.subplots(len(names), 1, figsize=(6, 2.6 * len(names)), squeeze=False)
   for ax, noise in zip(axes[:, 0], names):
     ax.imshow(make_grid(examples[noise], ncols=8)[..., 0], cmap='gray')
     ax.set_title(f'{noise} (level {results["models"][noise]["trained_noise_level"]}): clean / noisy / denoised')
     ax.axis('off')
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'denoising_examples.png'), dpi=100)
-  plt.close(fig)
+  studies.save_figure(fig, os.path.join(workdir, 'denoising_examples.png'))
 
 
 def main(argv):
@@ -104,10 +98,6 @@ def main(argv):
 
 if __name__ == '__main__':
   FLAGS = flags.FLAGS
-  flags.DEFINE_string('workdir', 'runs/ae_denoising', 'output directory')
-  flags.DEFINE_bool('tiny', False, 'seconds-long smoke test')
-  flags.DEFINE_integer('steps', 0, 'train steps per model (0: the config\'s)')
-  flags.DEFINE_string('models_dir', '', 'where trained models live (default: WORKDIR/models); studies '
-                      'given the same models_dir reuse each other\'s identical models')
+  studies.define_flags('runs/ae_denoising')
   flags.DEFINE_enum('arch', 'mlp', ['mlp', 'conv'], 'encoder/decoder architecture')
   app.run(main)

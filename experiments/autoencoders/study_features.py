@@ -6,7 +6,7 @@ means for the VAE), and fits a logistic regression (sklearn, standardized inputs
 the train features with 10, 100 or all 400 labels per class; reports test accuracy, alongside the
 same probe on the 784 raw pixels.
 
-  .venv/bin/python experiments/autoencoders/study_features.py --workdir=runs/ae_features [--tiny]
+  ./launch.sh python experiments/autoencoders/study_features.py --workdir=runs/ae_features [--tiny]
       [--steps=N] [--models_dir=runs/ae_models]
 Writes features.json and features.png.
 """
@@ -19,8 +19,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from gen_jax import studies
 from gen_jax.families import autoencoders as ae
-from gen_jax.families.autoencoders import analysis
 
 MODELS = {'vae': ('experiments/autoencoders/vae_mnist5k.py', 'mlp,grey'),
           'ae': ('experiments/autoencoders/ae_mnist5k.py', 'mlp')}
@@ -50,28 +50,26 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, models_dir: str = '') 
   results = {'labels_per_class': ['all' if b == 0 else b for b in budgets], 'features': {}}
   data = None
   for name, (path, variant) in MODELS.items():
-    config, state, info = analysis.study_model(path, variant, models_dir or os.path.join(workdir, 'models'),
+    config, state, info = studies.study_model(path, variant, models_dir or os.path.join(workdir, 'models'),
                                                tiny, steps)
-    train, test = analysis.load_split(config, 'train'), analysis.load_split(config)
+    train, test = studies.load_split(config, 'train'), studies.load_split(config)
     data = data or (train, test)
     fn = jax.jit(lambda s, x, c=config: ae.encode(s, x, c))
-    f_train = analysis.map_batches(lambda x: fn(state, x), train['image'])
-    f_test = analysis.map_batches(lambda x: fn(state, x), test['image'])
+    f_train = studies.map_batches(lambda x: fn(state, x), train['image'])
+    f_test = studies.map_batches(lambda x: fn(state, x), test['image'])
     results['features'][name] = {**info, 'dim': int(f_train.shape[1]), 'accuracy': {
         str(b or 'all'): probe_accuracy(f_train, train['label'], f_test, test['label'], b) for b in budgets}}
   train, test = data
   pix = lambda d: d['image'].reshape(d['image'].shape[0], -1)  # noqa: E731
   results['features']['pixels'] = {'dim': int(pix(train).shape[1]), 'accuracy': {
       str(b or 'all'): probe_accuracy(pix(train), train['label'], pix(test), test['label'], b) for b in budgets}}
-  analysis.save_json(os.path.join(workdir, 'features.json'), results)
+  studies.save_json(os.path.join(workdir, 'features.json'), results)
   _plot(results, workdir)
   return results
 
 
 def _plot(results: dict, workdir: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = studies.pyplot()
   names = list(results['features'])
   budgets = [str(b) for b in results['labels_per_class']]
   fig, ax = plt.subplots(figsize=(6.5, 3.8))
@@ -83,9 +81,7 @@ def _plot(results: dict, workdir: str) -> None:
   ax.set_xticks(np.arange(len(budgets)) + width * (len(names) - 1) / 2, [f'{b} labels/class' for b in budgets])
   ax.set(ylabel='test accuracy', ylim=(0, 1), title='linear probe (logistic regression)')
   ax.legend(loc='lower right')
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'features.png'), dpi=100)
-  plt.close(fig)
+  studies.save_figure(fig, os.path.join(workdir, 'features.png'))
 
 
 def main(argv):
@@ -98,8 +94,5 @@ def main(argv):
 
 if __name__ == '__main__':
   FLAGS = flags.FLAGS
-  flags.DEFINE_string('workdir', 'runs/ae_features', 'output directory')
-  flags.DEFINE_bool('tiny', False, 'seconds-long smoke test')
-  flags.DEFINE_integer('steps', 0, 'train steps per model (0: the config\'s)')
-  flags.DEFINE_string('models_dir', '', 'where trained models live (default: WORKDIR/models)')
+  studies.define_flags('runs/ae_features')
   app.run(main)

@@ -10,7 +10,7 @@ that of the thresholded end-point test digits (lower = more plausible; threshold
 frame from being scored for its grey levels) -- and how even the path is: the largest
 frame-to-frame pixel change over the mean one (1 = evenly spaced).
 
-  .venv/bin/python experiments/autoencoders/study_interpolation.py --workdir=runs/ae_interpolation [--tiny]
+  ./launch.sh python experiments/autoencoders/study_interpolation.py --workdir=runs/ae_interpolation [--tiny]
       [--steps=N] [--models_dir=runs/ae_models]
 Writes interpolation.json and interpolation.png (rows: pairs; blocks: VAE, AE, pixels).
 """
@@ -21,9 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
+from gen_jax import studies
 from gen_jax.core.images import make_grid
 from gen_jax.families import autoencoders as ae
-from gen_jax.families.autoencoders import analysis
 
 MODELS = {'vae': ('experiments/autoencoders/vae_mnist5k.py', 'mlp,grey'),
           'ae': ('experiments/autoencoders/ae_mnist5k.py', 'mlp')}
@@ -42,11 +42,11 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, models_dir: str = '') 
   """Trains both models; writes the image strips and the numbers; returns them."""
   strips, states = {}, {}
   for name, (path, variant) in MODELS.items():
-    config, state, info = analysis.study_model(path, variant, models_dir or os.path.join(workdir, 'models'),
+    config, state, info = studies.study_model(path, variant, models_dir or os.path.join(workdir, 'models'),
                                                tiny, steps)
     states[name] = (config, state, info)
   vae_config = states['vae'][0]
-  test = analysis.load_split(vae_config)
+  test = studies.load_split(vae_config)
   first = {d: int(np.flatnonzero(test['label'] == d)[0]) for d in range(10)}
   x_a = test['image'][[first[a] for a, _ in PAIRS]]
   x_b = test['image'][[first[b] for _, b in PAIRS]]
@@ -54,7 +54,7 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, models_dir: str = '') 
     strips[name] = np.asarray(jax.jit(lambda s, a, b, c=config: ae.interpolate(s, a, b, STEPS, c))(state, x_a, x_b))
   t = np.linspace(0, 1, STEPS).reshape(1, -1, 1, 1, 1)
   strips['pixels'] = x_a[:, None] * (1 - t) + x_b[:, None] * t
-  judge_config, judge_state, _ = analysis.study_model(JUDGE[0], JUDGE[1], models_dir or os.path.join(workdir, 'models'),
+  judge_config, judge_state, _ = studies.study_model(JUDGE[0], JUDGE[1], models_dir or os.path.join(workdir, 'models'),
                                                       tiny, steps)
   eval_step = ae.make_eval_step(judge_config)
 
@@ -76,24 +76,20 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, models_dir: str = '') 
         'path_unevenness': round(float(np.mean([path_unevenness(f) for f in frames])), 3)}
     if name in states:
       results['methods'][name].update({k: v for k, v in states[name][2].items() if k != 'train'})
-  analysis.save_json(os.path.join(workdir, 'interpolation.json'), results)
+  studies.save_json(os.path.join(workdir, 'interpolation.json'), results)
   _plot(strips, workdir)
   return results
 
 
 def _plot(strips: dict, workdir: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = studies.pyplot()
   fig, axes = plt.subplots(len(strips), 1, figsize=(7, 6.2 * len(strips) / 1.6), squeeze=False)
   for ax, (name, frames) in zip(axes[:, 0], strips.items()):
     ax.imshow(make_grid(np.clip(frames.reshape((-1,) + frames.shape[2:]), 0, 1), ncols=frames.shape[1])[..., 0],
               cmap='gray')
     ax.set_title({'vae': 'VAE latent space', 'ae': 'autoencoder latent space', 'pixels': 'pixel cross-fade'}[name])
     ax.axis('off')
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'interpolation.png'), dpi=100)
-  plt.close(fig)
+  studies.save_figure(fig, os.path.join(workdir, 'interpolation.png'))
 
 
 def main(argv):
@@ -108,8 +104,5 @@ def main(argv):
 
 if __name__ == '__main__':
   FLAGS = flags.FLAGS
-  flags.DEFINE_string('workdir', 'runs/ae_interpolation', 'output directory')
-  flags.DEFINE_bool('tiny', False, 'seconds-long smoke test')
-  flags.DEFINE_integer('steps', 0, 'train steps per model (0: the config\'s)')
-  flags.DEFINE_string('models_dir', '', 'where trained models live (default: WORKDIR/models)')
+  studies.define_flags('runs/ae_interpolation')
   app.run(main)

@@ -5,7 +5,7 @@ reports, on the 1,000 test digits: negative ELBO, its reconstruction and KL term
 the reconstruction MSE and PSNR at the posterior mean, and the number of active units
 (Burda et al.: Cov_x(E_q[z]) > 0.01); with --iwae_k also the k-sample IWAE bound.
 
-  .venv/bin/python experiments/autoencoders/study_latent_size.py --workdir=runs/ae_latent_size [--tiny]
+  ./launch.sh python experiments/autoencoders/study_latent_size.py --workdir=runs/ae_latent_size [--tiny]
       [--steps=N] [--arch=conv] [--iwae_k=1000] [--models_dir=runs/ae_models]
 Writes latent_size.json and latent_size.png.
 """
@@ -15,8 +15,8 @@ import jax
 import numpy as np
 from absl import app, flags
 
+from gen_jax import studies
 from gen_jax.families import autoencoders as ae
-from gen_jax.families.autoencoders import analysis
 
 CONFIG = 'experiments/autoencoders/vae_mnist5k.py'
 SIZES = (2, 4, 8, 16, 32, 64)
@@ -25,7 +25,7 @@ SIZES = (2, 4, 8, 16, 32, 64)
 def active_units_on(state, config, images: np.ndarray, labels: np.ndarray | None = None) -> int:
   """Active units of ``state``'s posterior over ``images`` [N, H, W, C]."""
   fn = jax.jit(lambda s, x, y: ae.posterior_means(s, x, config, y))
-  means = analysis.map_batches(lambda x, y: fn(state, x, y), images, labels)
+  means = studies.map_batches(lambda x, y: fn(state, x, y), images, labels)
   return ae.active_units(means)[0]
 
 
@@ -35,25 +35,23 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, arch: str = 'mlp', iwa
   sizes = (2, 8) if tiny else SIZES
   results = {'arch': arch, 'iwae_k': iwae_k, 'models': {}}
   for d in sizes:
-    config, state, info = analysis.study_model(CONFIG, 'mlp' if arch == 'mlp' else '',
+    config, state, info = studies.study_model(CONFIG, 'mlp' if arch == 'mlp' else '',
                                                models_dir or os.path.join(workdir, 'models'), tiny, steps,
                                                latent_dim=d)
     config.eval.iwae_k = iwae_k
-    metrics = analysis.evaluate_model(config, info['workdir'], state)
-    test = analysis.load_split(config)
-    results['models'][str(d)] = {**info, 'test': analysis.metric_values(metrics),
-                                 'test_stderr': {k: round(v['stderr'], 4) for k, v in metrics.items()},
+    metrics = studies.evaluate_model(config, info['workdir'], state)
+    test = studies.load_split(config)
+    results['models'][str(d)] = {**info, 'test': studies.metric_values(metrics),
+                                 'test_stderr': studies.metric_stderrs(metrics),
                                  'active_units': active_units_on(state, config, test['image'])}
-  analysis.save_json(os.path.join(workdir, 'latent_size.json'), results)
+  studies.save_json(os.path.join(workdir, 'latent_size.json'), results)
   _plot(results, workdir)
   return results
 
 
 def _plot(results: dict, workdir: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
   import matplotlib.ticker  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = studies.pyplot()
   sizes = [int(d) for d in results['models']]
   get = lambda k: [m['test'].get(k, np.nan) for m in results['models'].values()]  # noqa: E731
   fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
@@ -75,9 +73,7 @@ def _plot(results: dict, workdir: str) -> None:
     ax.set_xscale('log', base=2)
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xticks(sizes, [str(s) for s in sizes])
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'latent_size.png'), dpi=100)
-  plt.close(fig)
+  studies.save_figure(fig, os.path.join(workdir, 'latent_size.png'))
 
 
 def main(argv):
@@ -93,10 +89,7 @@ def main(argv):
 
 if __name__ == '__main__':
   FLAGS = flags.FLAGS
-  flags.DEFINE_string('workdir', 'runs/ae_latent_size', 'output directory')
-  flags.DEFINE_bool('tiny', False, 'seconds-long smoke test (latent sizes 2 and 8 only)')
-  flags.DEFINE_integer('steps', 0, 'train steps per model (0: the config\'s)')
+  studies.define_flags('runs/ae_latent_size')
   flags.DEFINE_enum('arch', 'mlp', ['mlp', 'conv'], 'encoder/decoder architecture')
   flags.DEFINE_integer('iwae_k', 0, 'importance samples for the IWAE bound on the test set (0: off)')
-  flags.DEFINE_string('models_dir', '', 'where trained models live (default: WORKDIR/models)')
   app.run(main)

@@ -9,7 +9,7 @@ neighbouring pixels as a sharpness number, next to that of the test digits). The
 reported too, but only the two Gaussian decoders define a density of this data (cross-entropy on
 grey levels is not a normalised likelihood), so only theirs are comparable as bits/dim.
 
-  .venv/bin/python experiments/autoencoders/study_loss.py --workdir=runs/ae_loss [--tiny] [--steps=N]
+  ./launch.sh python experiments/autoencoders/study_loss.py --workdir=runs/ae_loss [--tiny] [--steps=N]
       [--models_dir=runs/ae_models]
 Writes loss.json and loss.png.
 """
@@ -19,9 +19,9 @@ import jax
 import numpy as np
 from absl import app, flags
 
+from gen_jax import studies
 from gen_jax.core.images import make_grid
 from gen_jax.families import autoencoders as ae
-from gen_jax.families.autoencoders import analysis
 
 CONFIG = 'experiments/autoencoders/vae_mnist5k.py'
 DECODERS = {'cross_entropy': 'mlp,grey', 'mse_fixed_std': 'mlp,gaussian', 'gaussian_learned_std': 'mlp,learned'}
@@ -39,29 +39,27 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, models_dir: str = '') 
   results, grids = {'models': {}}, {}
   test = None
   for name, variant in decoders.items():
-    config, state, info = analysis.study_model(CONFIG, variant, models_dir or os.path.join(workdir, 'models'),
+    config, state, info = studies.study_model(CONFIG, variant, models_dir or os.path.join(workdir, 'models'),
                                                tiny, steps)
-    test = test if test is not None else analysis.load_split(config)
-    metrics = analysis.evaluate_model(config, info['workdir'], state)
+    test = test if test is not None else studies.load_split(config)
+    metrics = studies.evaluate_model(config, info['workdir'], state)
     samples = np.asarray(jax.jit(lambda s, r, c=config: ae.sample(s, r, 500, c))(state, jax.random.key(0)))
     recon = np.asarray(jax.jit(lambda s, x, c=config: ae.reconstruct(s, x, c))(state, test['image'][:16]))
-    means = analysis.map_batches(jax.jit(lambda x, s=state, c=config: ae.posterior_means(s, x, c)), test['image'])
+    means = studies.map_batches(jax.jit(lambda x, s=state, c=config: ae.posterior_means(s, x, c)), test['image'])
     results['models'][name] = {**info, 'likelihood': config.model.likelihood,
                                'learn_scale': bool(config.model.learn_scale),
-                               'test': analysis.metric_values(metrics),
+                               'test': studies.metric_values(metrics),
                                'active_units': ae.active_units(means)[0],
                                'sample_sharpness': round(sharpness(samples), 4)}
     grids[name] = (samples[:32], recon)
   results['test_data_sharpness'] = round(sharpness(test['image']), 4)
-  analysis.save_json(os.path.join(workdir, 'loss.json'), results)
+  studies.save_json(os.path.join(workdir, 'loss.json'), results)
   _plot(grids, test['image'][:16], workdir)
   return results
 
 
 def _plot(grids: dict, originals: np.ndarray, workdir: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = studies.pyplot()
   fig, axes = plt.subplots(2, len(grids) + 1, figsize=(3.6 * (len(grids) + 1), 7))
   axes[1, 0].imshow(make_grid(originals, ncols=4)[..., 0], cmap='gray')
   axes[1, 0].set_title('test digits')
@@ -73,9 +71,7 @@ def _plot(grids: dict, originals: np.ndarray, workdir: str) -> None:
     axes[1, i].set_title(f'{name}: reconstructions')
   for ax in axes.ravel():
     ax.axis('off')
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'loss.png'), dpi=100)
-  plt.close(fig)
+  studies.save_figure(fig, os.path.join(workdir, 'loss.png'))
 
 
 def main(argv):
@@ -91,8 +87,5 @@ def main(argv):
 
 if __name__ == '__main__':
   FLAGS = flags.FLAGS
-  flags.DEFINE_string('workdir', 'runs/ae_loss', 'output directory')
-  flags.DEFINE_bool('tiny', False, 'seconds-long smoke test')
-  flags.DEFINE_integer('steps', 0, 'train steps per model (0: the config\'s)')
-  flags.DEFINE_string('models_dir', '', 'where trained models live (default: WORKDIR/models)')
+  studies.define_flags('runs/ae_loss')
   app.run(main)

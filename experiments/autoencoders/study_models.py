@@ -8,7 +8,7 @@ over 10 posterior samples) -- on all test digits, or on every (1000/N)-th with -
 (about a minute per MLP VAE for k = 5000 and all 1,000 digits on 2 CPU cores). For a CVAE the
 bounds are on log p(x | y).
 
-  .venv/bin/python experiments/autoencoders/study_models.py --workdir=runs/ae_models_table [--tiny]
+  ./launch.sh python experiments/autoencoders/study_models.py --workdir=runs/ae_models_table [--tiny]
       [--models=vae,vae_mog,...] [--iwae_k=5000] [--iwae_examples=1000] [--steps=N] [--arch=conv]
       [--models_dir=runs/ae_models] [--default_run=runs/vae_mnist5k]
 Writes models.json and models.png (a bar chart of the bounds).
@@ -20,11 +20,11 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
+from gen_jax import studies
 from gen_jax.core.config import load_experiment
+from gen_jax.core.state import eval_params
 from gen_jax.families import autoencoders as ae
-from gen_jax.families.autoencoders import analysis
-from gen_jax.families.autoencoders.objectives import get_model
-from gen_jax.families.autoencoders.step import eval_params
+from gen_jax.families.autoencoders.models import get_model
 
 VAE, AE, DAE = ('experiments/autoencoders/' + f for f in ('vae_mnist5k.py', 'ae_mnist5k.py', 'dae_mnist5k.py'))
 MODELS = {
@@ -73,19 +73,19 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, models=None, iwae_k: i
   for name, existing in jobs:
     if existing:  # the default experiment, trained by ./launch.sh in ``existing``: evaluated as it is
       config = load_experiment(VAE)
-      state = analysis.restore_model(config, existing)
+      state = studies.restore_model(config, existing)
       info = {'config': VAE, 'workdir': existing, 'steps': config.num_train_steps, 'train_wall_s': None}
     else:
       path, variant = MODELS[name]
       variant = ','.join(v for v in (variant, 'mlp' if arch == 'mlp' else '') if v)
-      config, state, info = analysis.study_model(path, variant, models_dir or os.path.join(workdir, 'models'),
+      config, state, info = studies.study_model(path, variant, models_dir or os.path.join(workdir, 'models'),
                                                  tiny, steps)
-    metrics = analysis.evaluate_model(config, info['workdir'], state)
-    test = analysis.load_split(config)
+    metrics = studies.evaluate_model(config, info['workdir'], state)
+    test = studies.load_split(config)
     fn = jax.jit(lambda s, x, y, c=config: ae.posterior_means(s, x, c, y if 'cvae' in c.model.name else None))
-    means = analysis.map_batches(lambda x, y: fn(state, x, y), test['image'], test['label'])
-    row = {**{k: v for k, v in info.items() if k != 'train'}, 'test': analysis.metric_values(metrics),
-           'test_stderr': {k: round(v['stderr'], 4) for k, v in metrics.items()},
+    means = studies.map_batches(lambda x, y: fn(state, x, y), test['image'], test['label'])
+    row = {**{k: v for k, v in info.items() if k != 'train'}, 'test': studies.metric_values(metrics),
+           'test_stderr': studies.metric_stderrs(metrics),
            'active_units': ae.active_units(means)[0]}
     if 'vae' in config.model.name and iwae_k:
       idx = np.arange(0, test['image'].shape[0], max(1, test['image'].shape[0] // iwae_examples))[:iwae_examples]
@@ -94,15 +94,13 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, models=None, iwae_k: i
                        'iwae_nll': _mean_se(-b['iwae']), 'nelbo': _mean_se(b['nelbo']),
                        'gap': _mean_se(b['nelbo'] + b['iwae'])}
     results['models'][name] = row
-    analysis.save_json(os.path.join(workdir, 'models.json'), results)
+    studies.save_json(os.path.join(workdir, 'models.json'), results)
   _plot(results, workdir)
   return results
 
 
 def _plot(results: dict, workdir: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = studies.pyplot()
   rows = {n: m for n, m in results['models'].items() if 'nelbo' in m['test']}
   fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(rows) + 2), 3.8))
   x = np.arange(len(rows))
@@ -112,9 +110,7 @@ def _plot(results: dict, workdir: str) -> None:
   ax.set_xticks(x, list(rows), rotation=30, ha='right')
   ax.set(ylabel='nats per image')
   ax.legend()
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'models.png'), dpi=100)
-  plt.close(fig)
+  studies.save_figure(fig, os.path.join(workdir, 'models.png'))
 
 
 def main(argv):
@@ -134,16 +130,13 @@ def main(argv):
 
 if __name__ == '__main__':
   FLAGS = flags.FLAGS
-  flags.DEFINE_string('workdir', 'runs/ae_models_table', 'output directory')
-  flags.DEFINE_bool('tiny', False, 'seconds-long smoke test (a few models)')
-  flags.DEFINE_integer('steps', 0, 'train steps per model (0: the config\'s)')
+  studies.define_flags('runs/ae_models_table')
   flags.DEFINE_list('models', [], f'models to run (default: all; "none" with --default_run: only that run): '
                     f'{", ".join(MODELS)}')
   flags.DEFINE_integer('iwae_k', 5000, 'importance samples of the IWAE bound (0: skip it)')
   flags.DEFINE_integer('iwae_examples', 1000, 'test digits for the IWAE bound (1000: all; N < 1000: every '
                        '(1000/N)-th)')
   flags.DEFINE_enum('arch', 'mlp', ['mlp', 'conv'], 'encoder/decoder architecture')
-  flags.DEFINE_string('models_dir', '', 'where trained models live (default: WORKDIR/models)')
   flags.DEFINE_string('default_run', '', 'workdir of a finished ./launch.sh run of vae_mnist5k.py (the default '
                       'experiment, e.g. runs/vae_mnist5k): evaluated too, as row vae_conv_default_run')
   app.run(main)

@@ -7,7 +7,7 @@ means for the VAE), and decodes a 20x20 grid of latents at the standard-normal q
 test accuracy of a 5-nearest-neighbour classifier on the 2-d codes (fit on the 4,000 train codes)
 and the VAE's test negative ELBO.
 
-  .venv/bin/python experiments/autoencoders/study_visualization.py --workdir=runs/ae_visualization [--tiny]
+  ./launch.sh python experiments/autoencoders/study_visualization.py --workdir=runs/ae_visualization [--tiny]
       [--steps=N] [--models_dir=runs/ae_models]
 Writes visualization.json, latents_2d.png and manifold_2d.png.
 """
@@ -19,9 +19,9 @@ from absl import app, flags
 from scipy import stats
 from sklearn.neighbors import KNeighborsClassifier
 
+from gen_jax import studies
 from gen_jax.core.images import make_grid
 from gen_jax.families import autoencoders as ae
-from gen_jax.families.autoencoders import analysis
 
 MODELS = {'vae': ('experiments/autoencoders/vae_mnist5k.py', 'mlp,latent2', {}),
           'ae': ('experiments/autoencoders/ae_mnist5k.py', 'mlp', {'latent_dim': 2})}
@@ -30,7 +30,7 @@ MODELS = {'vae': ('experiments/autoencoders/vae_mnist5k.py', 'mlp,latent2', {}),
 def codes(state, config, images: np.ndarray) -> np.ndarray:
   """Deterministic 2-d codes [N, 2] (posterior means for a VAE)."""
   fn = jax.jit(lambda s, x: ae.encode(s, x, config))
-  return analysis.map_batches(lambda x: fn(state, x), images)
+  return studies.map_batches(lambda x: fn(state, x), images)
 
 
 def manifold(state, config, n: int = 20) -> np.ndarray:
@@ -45,28 +45,26 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, models_dir: str = '') 
   """Trains both 2-d models; writes the scatter plots, the manifold and the numbers; returns them."""
   results, scatter, grid = {'models': {}}, {}, None
   for name, (path, variant, overrides) in MODELS.items():
-    config, state, info = analysis.study_model(path, variant, models_dir or os.path.join(workdir, 'models'),
+    config, state, info = studies.study_model(path, variant, models_dir or os.path.join(workdir, 'models'),
                                                tiny, steps, **overrides)
-    train, test = analysis.load_split(config, 'train'), analysis.load_split(config)
+    train, test = studies.load_split(config, 'train'), studies.load_split(config)
     z_train, z_test = codes(state, config, train['image']), codes(state, config, test['image'])
     knn = KNeighborsClassifier(5).fit(z_train, train['label'])
     entry = {**info, 'knn5_test_accuracy': round(float(knn.score(z_test, test['label'])), 4),
              'code_std': np.round(z_test.std(0), 4).tolist()}
-    metrics = analysis.metric_values(analysis.evaluate_model(config, info['workdir'], state))
+    metrics = studies.metric_values(studies.evaluate_model(config, info['workdir'], state))
     entry['test'] = metrics
     results['models'][name] = entry
     scatter[name] = (z_test, test['label'])
     if name == 'vae':
       grid = manifold(state, config, 10 if tiny else 20)
-  analysis.save_json(os.path.join(workdir, 'visualization.json'), results)
+  studies.save_json(os.path.join(workdir, 'visualization.json'), results)
   _plot(scatter, grid, workdir)
   return results
 
 
 def _plot(scatter: dict, grid: np.ndarray, workdir: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = studies.pyplot()
   fig, axes = plt.subplots(1, len(scatter), figsize=(5.2 * len(scatter), 4.6), squeeze=False)
   for ax, (name, (z, y)) in zip(axes[0], scatter.items()):
     pts = ax.scatter(z[:, 0], z[:, 1], c=y, cmap='tab10', s=6, vmin=-0.5, vmax=9.5)
@@ -79,9 +77,7 @@ def _plot(scatter: dict, grid: np.ndarray, workdir: str) -> None:
   ax.imshow(make_grid(np.clip(grid, 0, 1), ncols=n, padding=0)[..., 0], cmap='gray')
   ax.set(title='VAE decoded manifold: z at N(0, 1) quantiles 0.05 ... 0.95')
   ax.axis('off')
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'manifold_2d.png'), dpi=100)
-  plt.close(fig)
+  studies.save_figure(fig, os.path.join(workdir, 'manifold_2d.png'))
 
 
 def main(argv):
@@ -94,8 +90,5 @@ def main(argv):
 
 if __name__ == '__main__':
   FLAGS = flags.FLAGS
-  flags.DEFINE_string('workdir', 'runs/ae_visualization', 'output directory')
-  flags.DEFINE_bool('tiny', False, 'seconds-long smoke test')
-  flags.DEFINE_integer('steps', 0, 'train steps per model (0: the config\'s)')
-  flags.DEFINE_string('models_dir', '', 'where trained models live (default: WORKDIR/models)')
+  studies.define_flags('runs/ae_visualization')
   app.run(main)

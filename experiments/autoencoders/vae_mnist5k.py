@@ -23,16 +23,19 @@ Evaluate with the IWAE bound (k = 5000 importance samples):
 """
 import math
 
-from gen_jax.families.autoencoders.configs import autoencoder_base, exclusive, parse_variants, shrink_to_tiny
+from gen_jax.core.config import Variants
+from gen_jax.families.autoencoders.config import autoencoder_base, shrink_to_tiny
 
-VARIANTS = ('tiny', 'mlp', 'gaussian', 'learned', 'grey', 'beta4', 'warmup', 'mog', 'laplace', 'gumbel', 'cvae',
-            'latent2')
+DECODERS = ('gaussian', 'learned', 'grey')
+LATENTS = ('mog', 'laplace', 'gumbel')
+VARIANTS = Variants('tiny', 'mlp', *DECODERS, 'beta4', 'warmup', *LATENTS, 'cvae', 'latent2',
+                    exclusive=[DECODERS, LATENTS])
 
 
 def get_config(arg: str | None = None):
-  v = parse_variants(arg, VARIANTS)
-  decoder = exclusive(v, ('gaussian', 'learned', 'grey'))
-  latent = exclusive(v, ('mog', 'laplace', 'gumbel'))
+  v = VARIANTS.parse(arg)
+  decoder = v.pick(*DECODERS)
+  latent = v.pick(*LATENTS)
   c = autoencoder_base('conv_vae')
   c.dataset.binarize = 'sample'
   c.model.learn_scale = False

@@ -11,25 +11,23 @@ Variants (comma-separated, e.g. ``:tiny,cosine``):
   ./launch.sh --config=experiments/diffusion/ddpm_mnist5k.py:tiny
   ./launch.sh --config=experiments/diffusion/ddpm_mnist5k.py:cosine --workdir=runs/ddpm_cos
 """
-from gen_jax.families.diffusion.config import parse_variants, tiny_unet, unet_mnist5k_config
+from gen_jax.core.config import Variants
+from gen_jax.families.diffusion.config import tiny_unet, unet_mnist5k_config
 
-VARIANTS = ('tiny', 'linear', 'cosine', 'sigmoid', 'x0', 'v', 'minsnr', 'hybrid', 'cfg', 'ddim')
+SCHEDULES = ('linear', 'cosine', 'sigmoid')
+VARIANTS = Variants('tiny', *SCHEDULES, 'x0', 'v', 'minsnr', 'hybrid', 'cfg', 'ddim',
+                    exclusive=[SCHEDULES, ('x0', 'v')])
 
 
 def get_config(arg: str | None = None):
-  v = parse_variants(arg, VARIANTS)
+  v = VARIANTS.parse(arg)
   c = unet_mnist5k_config()
   c.diffusion.num_timesteps = 1000
   c.diffusion.vlb_timesteps = 50       # eval: unbiased VLB estimate from 50 random t (0 = all 1000)
   c.optim.grad_clip = 1.0
   c.sample.num = 64
-  for name in ('linear', 'cosine', 'sigmoid'):
-    if name in v:
-      c.diffusion.schedule = name
-  if 'x0' in v:
-    c.diffusion.parameterization = 'x0'
-  if 'v' in v:
-    c.diffusion.parameterization = 'v'
+  c.diffusion.schedule = v.pick(*SCHEDULES, default=c.diffusion.schedule)
+  c.diffusion.parameterization = v.pick('x0', 'v', default=c.diffusion.parameterization)
   if 'minsnr' in v:
     c.diffusion.loss_weighting = 'min_snr'
   if 'hybrid' in v:

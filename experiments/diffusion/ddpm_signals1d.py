@@ -10,19 +10,19 @@ the line spectra; 'v' matches the mean spectrum and KID but generates band-limit
 lines); 'cosine' with eps diverges while sampling (points are not clipped); guidance 2 lowers the
 fraction of samples with the requested number of sines below that of 'cond'.
   ./launch.sh --config=experiments/diffusion/ddpm_signals1d.py --workdir=runs/ddpm_signals1d
-  .venv/bin/python experiments/diffusion/study_signals1d.py --workdir=runs/study_signals1d
+  ./launch.sh python experiments/diffusion/study_signals1d.py --workdir=runs/study_signals1d
 Samples are written as .npy by --mode=sample; the study plots and scores them.
 """
-from gen_jax.families.diffusion.config import diffusion_config, parse_variants, tiny_mlp
-from gen_jax.core.config import base_config
+from gen_jax.core.config import Variants, base_config
+from gen_jax.families.diffusion.config import diffusion_config, tiny_mlp
 
-VARIANTS = ('tiny', 'cosine', 'v', 'cond', 'cfg', 'ddim')
+VARIANTS = Variants('tiny', 'cosine', 'v', 'cond', 'cfg', 'ddim', exclusive=[('cond', 'cfg')])
 LENGTH = 64
 NUM_CLASSES = 3  # label = number of sine components - 1
 
 
 def get_config(arg: str | None = None):
-  v = parse_variants(arg, VARIANTS)
+  v = VARIANTS.parse(arg)
   c = diffusion_config(base_config())
   c.batch_size = 256
   c.num_train_steps = 5000

@@ -6,17 +6,17 @@ mode label), ddim (25 DDIM steps), tiny (seconds).
   ./launch.sh --config=experiments/diffusion/ddpm_toy2d.py:8gaussians --workdir=runs/ddpm_8g
 Samples are written as .npy by --mode=sample.
 """
-from gen_jax.families.diffusion.config import diffusion_config, parse_variants, tiny_mlp
-from gen_jax.core.config import base_config
+from gen_jax.core.config import Variants, base_config
+from gen_jax.families.diffusion.config import diffusion_config, tiny_mlp
 
 DENSITIES = ('moons', '8gaussians', '25gaussians', 'checkerboard', 'spirals', 'rings')
-VARIANTS = DENSITIES + ('tiny', 'cosine', 'v', 'hybrid', 'cfg', 'ddim')
+VARIANTS = Variants(*DENSITIES, 'tiny', 'cosine', 'v', 'hybrid', 'cfg', 'ddim', exclusive=[DENSITIES])
 NUM_CLASSES = {'moons': 2, '8gaussians': 8, '25gaussians': 25, 'checkerboard': 8, 'spirals': 2, 'rings': 4}
 
 
 def get_config(arg: str | None = None):
-  v = parse_variants(arg, VARIANTS)
-  density = next((d for d in DENSITIES if d in v), 'moons')
+  v = VARIANTS.parse(arg)
+  density = v.pick(*DENSITIES, default='moons')
   c = diffusion_config(base_config())
   c.batch_size = 512
   c.num_train_steps = 10000

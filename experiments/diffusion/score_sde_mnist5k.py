@@ -7,17 +7,19 @@ em (Euler-Maruyama predictor, no corrector), bpd (ODE bits/dim at eval: one adap
 with a Hutchinson divergence per eval batch; slow on CPU), tiny (seconds).
   ./launch.sh --config=experiments/diffusion/score_sde_mnist5k.py:ve --workdir=runs/sde_ve
 """
-from gen_jax.families.diffusion.config import parse_variants, tiny_unet, unet_mnist5k_config
+from gen_jax.core.config import Variants
+from gen_jax.families.diffusion.config import tiny_unet, unet_mnist5k_config
 
-VARIANTS = ('tiny', 'vp', 'subvp', 've', 'ode', 'em', 'bpd')
+SDES = ('vp', 'subvp', 've')
+VARIANTS = Variants('tiny', *SDES, 'ode', 'em', 'bpd', exclusive=[SDES, ('ode', 'em')])
 
 
 def get_config(arg: str | None = None):
-  v = parse_variants(arg, VARIANTS)
+  v = VARIANTS.parse(arg)
   c = unet_mnist5k_config()
   c.dataset.dequantize = 'uniform'
   c.diffusion.formulation = 'sde'
-  c.diffusion.sde = next((s for s in ('subvp', 've') if s in v), 'vp')
+  c.diffusion.sde = v.pick(*SDES, default='vp')
   c.diffusion.num_scales = 1000
   c.diffusion.ode_bpd = 'bpd' in v
   c.sample.sampler = 'ode' if 'ode' in v else 'pc'

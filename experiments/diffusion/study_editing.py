@@ -19,19 +19,27 @@ x_T, which are slerped and decoded; the end points measure the inversion round t
 Writes ``inpainting.png``, ``interpolation.png`` and ``study_editing.json`` to ``--out`` (default
 the workdir) and prints the table. Trains the run first when its workdir has no checkpoint (``--train``).
 """
-import json
 import os
-import sys
 import time
 from typing import Any
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
+import jax
+import numpy as np
+
+from gen_jax import studies
+from gen_jax.core.images import save_image_grid
+from gen_jax.core.state import eval_params
+from gen_jax.eval import harness
+from gen_jax.eval.config_eval import feature_net_for_config
+from gen_jax.families.diffusion import editing
+from gen_jax.families.diffusion.models import variance_type
+from gen_jax.families.diffusion.sampling import clip_denoised, guided_model_fn
+from gen_jax.families.diffusion.schedules import schedule_from_config
+from gen_jax.families.diffusion.step import formulation
 
 
 def make_masks(h: int, w: int) -> dict:
   """Known-pixel masks [H, W, 1] (1 = known): 'bottom_half' hides rows H/2.., 'center' a centred square."""
-  import numpy as np
   bottom = np.ones((h, w, 1), np.float32)
   bottom[h // 2:] = 0.0
   center = np.ones((h, w, 1), np.float32)
@@ -43,7 +51,6 @@ def make_masks(h: int, w: int) -> dict:
 
 def border_jump(x, mask) -> float:
   """Mean |difference| between horizontally / vertically adjacent pixels that straddle the mask border."""
-  import numpy as np
   x = np.asarray(x, np.float64)[..., 0]
   m = np.asarray(mask)[..., 0] > 0.5
   dv = np.abs(x[:, 1:, :] - x[:, :-1, :])[:, m[1:, :] != m[:-1, :]]
@@ -53,7 +60,6 @@ def border_jump(x, mask) -> float:
 
 def psnr_region(x, ref, mask, data_range: float = 2.0) -> float:
   """PSNR (dB) of ``x`` against ``ref`` over the unknown pixels (mask == 0), images in [-1, 1]."""
-  import numpy as np
   unknown = np.broadcast_to(np.asarray(mask) < 0.5, np.shape(x))
   mse = float(np.mean((np.asarray(x, np.float64) - np.asarray(ref, np.float64))[unknown] ** 2))
   return float(10.0 * np.log10(data_range ** 2 / max(mse, 1e-12)))
@@ -61,34 +67,14 @@ def psnr_region(x, ref, mask, data_range: float = 2.0) -> float:
 
 def classify(images, config: Any):
   """The project classifier's predicted classes of images in [-1, 1]."""
-  import numpy as np
-  from gen_jax.eval import harness
-  from gen_jax.eval.config_eval import feature_net_for_config
   net = feature_net_for_config(config)
   _, logits = harness.make_feature_extractor(net, 250)(np.asarray(images, np.float32), '-11')
   return np.argmax(logits, axis=-1)
 
 
-def test_images(config: Any, num: int):
-  """The first ``num`` eval-split images [num, H, W, C] in [-1, 1] and their labels."""
-  import numpy as np
-  from gen_jax import data as data_lib
-  xs, ys = [], []
-  for batch in data_lib.make_eval_iterator(config):
-    keep = np.asarray(batch['mask']) > 0
-    xs.append(np.asarray(batch['image'])[keep])
-    ys.append(np.asarray(batch['label'])[keep])
-    if sum(len(x) for x in xs) >= num:
-      break
-  return np.concatenate(xs)[:num], np.concatenate(ys)[:num]
-
-
 def run_inpainting(config: Any, state: Any, images, labels, jump_length: int, jump_n_sample: int,
                    seed: int = 0, batch: int = 250) -> tuple[list[dict], dict]:
   """Rows of the inpainting table and {(mask, method): completed images} for the figure."""
-  import jax
-  import numpy as np
-  from gen_jax.families.diffusion import editing
   masks = make_masks(*images.shape[1:3])
   methods = {'replacement': (1, 1), 'repaint': (jump_length, jump_n_sample)}
   base = config.copy_and_resolve_references()
@@ -125,13 +111,6 @@ def run_inpainting(config: Any, state: Any, images, labels, jump_length: int, ju
 
 def run_interpolation(config: Any, state: Any, images, pairs: int, points: int, ddim_steps: int):
   """[pairs, points, H, W, C] interpolations and the inversion round-trip PSNR of the end points."""
-  import jax
-  import numpy as np
-  from gen_jax.families.diffusion import editing
-  from gen_jax.families.diffusion.models import variance_type
-  from gen_jax.families.diffusion.sampling import clip_denoised, guided_model_fn
-  from gen_jax.families.diffusion.schedules import schedule_from_config
-  from gen_jax.families.diffusion.step import eval_params
   fn = guided_model_fn(config, eval_params(state), None)
   s = schedule_from_config(config.diffusion)
   interp = jax.jit(lambda a, b: editing.interpolate(
@@ -144,17 +123,8 @@ def run_interpolation(config: Any, state: Any, images, pairs: int, points: int, 
   return rows, float(10.0 * np.log10(4.0 / max(mse, 1e-12)))
 
 
-def _study_samplers():
-  from experiments.diffusion import study_samplers  # pylint: disable=g-import-not-at-top
-  return study_samplers
-
-
 def main(argv):
   del argv
-  import numpy as np
-  from gen_jax import train
-  from gen_jax.core.images import save_image_grid
-  from gen_jax.families.diffusion.step import formulation
   config = FLAGS.config
   if formulation(config) != 'discrete' or len(tuple(config.model.data_shape)) != 3:
     raise SystemExit('study_editing needs a discrete-time (DDPM) model of images, e.g. '
@@ -162,10 +132,11 @@ def main(argv):
   if int(config.model.get('num_classes', 0) or 0):
     config.sample.guidance_scale = 1.0  # unconditional editing of a conditional model: labels cycle
   workdir, out_dir = FLAGS.workdir, FLAGS.out or FLAGS.workdir
-  _, state = train.trained_state(config, workdir, FLAGS.train)
+  _, state = studies.trained_state(config, workdir, FLAGS.train)
   step = int(np.asarray(state.step))
   num = max(FLAGS.num, 2 * FLAGS.pairs, 8)
-  images, labels = test_images(config, num)
+  test = studies.load_split(config, num=num)
+  images, labels = test['image'], test['label']
   rows, outputs = run_inpainting(config, state, images[:FLAGS.num], labels[:FLAGS.num], FLAGS.jump_length,
                                  FLAGS.jump_n_sample, batch=min(FLAGS.batch, FLAGS.num))
   ddim_steps = min(FLAGS.ddim_steps, int(config.diffusion.num_timesteps))
@@ -180,7 +151,7 @@ def main(argv):
   save_image_grid(unit(np.concatenate(grid)), os.path.join(out_dir, 'inpainting.png'), ncols=k, scale=3)
   save_image_grid(unit(interp.reshape((-1,) + interp.shape[2:])), os.path.join(out_dir, 'interpolation.png'),
                   ncols=FLAGS.points, scale=3)
-  print(_study_samplers().markdown(rows))
+  print(studies.markdown(rows))
   print(f'DDIM-{ddim_steps} inversion round trip of {2 * FLAGS.pairs} images: {inv_psnr:.2f} dB PSNR')
   result = {'workdir': workdir, 'checkpoint_step': step, 'num_images': FLAGS.num,
             'jump_length': FLAGS.jump_length, 'jump_n_sample': FLAGS.jump_n_sample, 'inpainting': rows,
@@ -188,15 +159,14 @@ def main(argv):
                               'inversion_psnr_db': round(inv_psnr, 2)},
             'figures': {'inpainting': 'inpainting.png (per mask: original, masked, replacement, RePaint)',
                         'interpolation': 'interpolation.png (one pair per row)'}}
-  with open(os.path.join(out_dir, 'study_editing.json'), 'w', encoding='utf-8') as f:
-    json.dump(result, f, indent=2)
+  studies.save_json(os.path.join(out_dir, 'study_editing.json'), result)
   print(f'Wrote {out_dir}/inpainting.png, interpolation.png and study_editing.json.')
 
 
 if __name__ == '__main__':
   from absl import app, flags
   from ml_collections import config_flags
-  config_flags.DEFINE_config_file('config', os.path.join(ROOT, 'experiments/diffusion/ddpm_mnist5k.py'),
+  config_flags.DEFINE_config_file('config', os.path.join(os.path.dirname(__file__), 'ddpm_mnist5k.py'),
                                   'Experiment config[:variant] (a discrete-time image model).', lock_config=False)
   flags.DEFINE_string('workdir', 'runs/ddpm_mnist5k', 'A trained run of that config.')
   flags.DEFINE_string('out', '', 'Where figures and JSON go (default: the workdir).')

@@ -1,7 +1,7 @@
 """Diffusion on 1-D signals: does a DDPM with an MLP denoiser learn sums of sines?
 
-  .venv/bin/python experiments/diffusion/study_signals1d.py --workdir=runs/study_signals1d
-  .venv/bin/python experiments/diffusion/study_signals1d.py \
+  ./launch.sh python experiments/diffusion/study_signals1d.py --workdir=runs/study_signals1d
+  ./launch.sh python experiments/diffusion/study_signals1d.py \
       --config=experiments/diffusion/ddpm_signals1d.py:cond --workdir=runs/study_signals1d_cond
 
 Trains the run first when its workdir has no finished checkpoint (resuming a partial one), draws
@@ -26,42 +26,34 @@ and ``<workdir>/signals1d.json``.
 """
 import json
 import os
-import sys
 import time
 from typing import Any
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
+import jax
+import numpy as np
+
+from gen_jax import studies
+from gen_jax.core.state import eval_params
+from gen_jax.data.builders.signals1d import count_spectral_peaks
+from gen_jax.families.diffusion import sampling as sample_lib
 
 MAX_PEAKS = 6  # histogram bins 0..5 and ">= 6"
 
 
-
 def load_split(config: Any, split: str, num: int):
   """The first ``num`` signals of ``split``: x float32 [n, 64], labels int32 [n]."""
-  import numpy as np
-  from gen_jax import data as data_lib
-  xs, ys = [], []
-  for batch in data_lib.make_eval_iterator(config, split=split):
-    keep = np.asarray(batch['mask']) > 0
-    xs.append(np.asarray(batch['x'])[keep])
-    ys.append(np.asarray(batch['label'])[keep])
-    if sum(len(x) for x in xs) >= num:
-      break
-  return np.concatenate(xs)[:num], np.concatenate(ys)[:num]
+  d = studies.load_split(config, split, num)
+  return d['x'], d['label']
 
 
 def power_spectrum(x):
   """Mean power spectrum float64 [L/2 + 1]: the average over signals of ``|rfft(x)|^2 / L``."""
-  import numpy as np
   x = np.asarray(x, np.float64)
   return (np.abs(np.fft.rfft(x, axis=-1)) ** 2).mean(0) / x.shape[-1]
 
 
 def peak_histogram(x):
   """Fraction of signals with 0, 1, ..., MAX_PEAKS - 1 and >= MAX_PEAKS dominant spectral peaks."""
-  import numpy as np
-  from gen_jax.data.builders.signals1d import count_spectral_peaks
   counts = np.minimum(count_spectral_peaks(x), MAX_PEAKS)
   return np.bincount(counts, minlength=MAX_PEAKS + 1) / len(counts)
 
@@ -69,17 +61,11 @@ def peak_histogram(x):
 def compare(gen, real, labels=None) -> dict[str, Any]:
   """Every number of the study for signals ``gen`` [n, L] against ``real`` [m, L] (module docstring);
   ``labels`` [n]: the classes ``gen`` was sampled for (conditional models)."""
-  import numpy as np
-  from gen_jax.data.builders.signals1d import count_spectral_peaks
-  from gen_jax.eval import kid
   x, y = np.asarray(gen, np.float64), np.asarray(real, np.float64)
-  k, k_std = kid(x, y, num_subsets=20, subset_size=min(1000, len(x), len(y)))
   ps_x, ps_y = power_spectrum(x), power_spectrum(y)
   h_x, h_y = peak_histogram(x), peak_histogram(y)
   peaks = count_spectral_peaks(x)
-  out = {'kid_raw': float(k), 'kid_raw_std': float(k_std),
-         'mean_err': float(np.abs(x.mean(0) - y.mean(0)).mean()),
-         'std_err': float(np.abs(x.std(0) - y.std(0)).mean()),
+  out = {**studies.point_quality(x, y, 'signals1d'),
          'spectrum_l1': float(np.abs(ps_x - ps_y).sum() / ps_y.sum()),
          'peaks_tv': float(0.5 * np.abs(h_x - h_y).sum()),
          'peaks_in_1_3': float(np.mean((peaks >= 1) & (peaks <= 3))),
@@ -95,12 +81,7 @@ def _rounded(d: dict) -> dict:
 
 def run(config: Any, workdir: str, num: int = 2000, seed: int = 0, train_if_needed: bool = True) -> dict:
   """Trains if needed, then writes ``signals1d.json`` and ``signals1d.png`` into ``workdir``; returns the JSON."""
-  import jax
-  import numpy as np
-  from gen_jax.families.diffusion import sampling as sample_lib
-  from gen_jax.families.diffusion.step import eval_params
-  from gen_jax import train  # pylint: disable=g-import-not-at-top
-  _, state = train.trained_state(config, workdir, train_if_needed)
+  _, state = studies.trained_state(config, workdir, train_if_needed)
   real, real_labels = load_split(config, config.dataset.get('eval_split', 'test') or 'test', num)
   train_x, _ = load_split(config, config.dataset.get('train_split', 'train') or 'train', max(num, 5000))
   labels = sample_lib.sample_labels(config, num)
@@ -128,9 +109,7 @@ def run(config: Any, workdir: str, num: int = 2000, seed: int = 0, train_if_need
       'model': _rounded(compare(gen, real, None if labels is None else np.asarray(labels))),
       **{name: _rounded(compare(x, real)) for name, x in references.items()},
   }
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, 'signals1d.json'), 'w', encoding='utf-8') as f:
-    json.dump(result, f, indent=2)
+  studies.save_json(os.path.join(workdir, 'signals1d.json'), result)
   plot(real, gen, references, result, os.path.join(workdir, 'signals1d.png'),
        None if labels is None else np.asarray(labels))
   return result
@@ -150,11 +129,7 @@ def markdown(result: dict) -> str:
 def plot(real, gen, references: dict, result: dict, path: str, labels=None) -> None:
   """Top: 8 real and 8 generated signals (with the K each was sampled for when ``labels`` [n] are
   given). Bottom: mean power spectra and peak-count histograms."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  import numpy as np
-  from gen_jax.data.builders.signals1d import count_spectral_peaks
+  plt = studies.pyplot()
   fig, axes = plt.subplots(2, 2, figsize=(13, 9))
   t = np.arange(real.shape[1])
   for ax, x, title, color in ((axes[0, 0], real, 'real test signals', 'C0'),
@@ -201,9 +176,7 @@ def plot(real, gen, references: dict, result: dict, path: str, labels=None) -> N
                f'{result["floor"]["kid_raw"]:.1e}, Gaussian matched mean/std {g["kid_raw"]:.1e}, Gaussian full '
                f'covariance {c["kid_raw"]:.1e} (KID misses the line structure; the peak histogram does not)',
                fontsize=9)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  studies.save_figure(fig, path)
 
 
 def main(argv):
@@ -217,7 +190,7 @@ def main(argv):
 if __name__ == '__main__':
   from absl import app, flags
   from ml_collections import config_flags
-  config_flags.DEFINE_config_file('config', os.path.join(ROOT, 'experiments/diffusion/ddpm_signals1d.py'),
+  config_flags.DEFINE_config_file('config', os.path.join(os.path.dirname(__file__), 'ddpm_signals1d.py'),
                                   'Experiment config[:variant] (a ddpm_signals1d variant).', lock_config=False)
   flags.DEFINE_string('workdir', 'runs/study_signals1d', 'A run of that config (trained here when it has no checkpoint).')
   flags.DEFINE_integer('num', 2000, 'Signals drawn (and held-out signals compared against).')

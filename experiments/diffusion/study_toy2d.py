@@ -1,8 +1,8 @@
 """What a DDPM learns on a 2-D toy density: data, samples and the model's own density.
 
-  .venv/bin/python experiments/diffusion/study_toy2d.py \
+  ./launch.sh python experiments/diffusion/study_toy2d.py \
       --config=experiments/diffusion/ddpm_toy2d.py:8gaussians --workdir=runs/study_toy2d_8g
-  .venv/bin/python experiments/diffusion/study_toy2d.py --config=experiments/diffusion/ddpm_toy2d.py:moons \
+  ./launch.sh python experiments/diffusion/study_toy2d.py --config=experiments/diffusion/ddpm_toy2d.py:moons \
       --workdir=runs/study_toy2d_moons --grid=120
 
 Trains the run first when its workdir has no finished checkpoint (resuming a partial one). Then:
@@ -27,83 +27,32 @@ and its density is that of the null label (the unconditional model trained by la
 import json
 import math
 import os
-import sys
 import time
 from typing import Any
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-
-def quality(samples, data, dataset_name: str) -> dict[str, Any]:
-  """Feature-free quality of ``samples`` [n, 2] against ``data`` [m, 2] (as ``study_samplers.py``
-  scores points): KID on raw coordinates (``kid_raw``, with its std over 20 subsets), the mean
-  absolute error of the per-coordinate mean and std, and for the Gaussian mixtures mode coverage
-  (``modes_hit`` of K; ``high_quality``: the fraction of samples within 3 std of a center) and
-  ``true_nll``, the mean NLL (nats) of the samples under the TRUE density (a precision measure:
-  held-out data score the mixture's entropy)."""
-  import numpy as np
-  from gen_jax.eval import kid, mode_coverage
-  x, y = np.asarray(samples, np.float64), np.asarray(data, np.float64)
-  k, k_std = kid(x, y, num_subsets=20, subset_size=min(1000, len(x), len(y)))
-  out = {'kid_raw': float(k), 'kid_raw_std': float(k_std), 'mean_err': float(np.abs(x.mean(0) - y.mean(0)).mean()),
-         'std_err': float(np.abs(x.std(0) - y.std(0)).mean())}
-  mix = mixture(dataset_name)
-  if mix is None:
-    return out
-  cov = mode_coverage(x, *mix)
-  out.update(modes_hit=int(cov['modes_hit']), num_modes=len(mix[0]),
-             high_quality=float(cov['high_quality_fraction']),
-             true_nll=float(-true_logpdf(dataset_name, x).mean()))
-  return out
-
-
-
-def held_out(config: Any, num: int) -> tuple[Any, Any]:
-  """The first ``num`` examples of the eval split: x float32 [n, ...] and labels int32 [n] (or None)."""
-  import numpy as np
-  from gen_jax import data as data_lib
-  xs, ys = [], []
-  for batch in data_lib.make_eval_iterator(config):
-    keep = np.asarray(batch['mask']) > 0
-    xs.append(np.asarray(batch['x'])[keep])
-    if 'label' in batch:
-      ys.append(np.asarray(batch['label'])[keep])
-    if sum(len(x) for x in xs) >= num:
-      break
-  return np.concatenate(xs)[:num], (np.concatenate(ys)[:num] if ys else None)
+from gen_jax import data as data_lib
+from gen_jax import studies
+from gen_jax.core.state import eval_params
+from gen_jax.families import diffusion as fam
+from gen_jax.families.diffusion import sampling as sample_lib
 
 
 def mixture(dataset_name: str):
   """(centers [K, 2], std) of a toy2d Gaussian mixture (equal weights, isotropic); None otherwise."""
-  from gen_jax.data import toy2d_mode_std, toy2d_modes
   density = dataset_name.split('/', 1)[1]
   try:
-    return toy2d_modes(density), toy2d_mode_std(density)
+    return data_lib.toy2d_modes(density), data_lib.toy2d_mode_std(density)
   except ValueError:  # not a Gaussian mixture
     return None
-
-
-def true_logpdf(dataset_name: str, x):
-  """Exact log density (nats) float64 [n] of points ``x`` [n, 2] under a toy2d Gaussian mixture;
-  None for the other densities."""
-  import numpy as np
-  from scipy.special import logsumexp
-  mix = mixture(dataset_name)
-  if mix is None:
-    return None
-  centers, std = mix
-  d2 = ((np.asarray(x, np.float64)[:, None, :] - centers[None]) ** 2).sum(-1)
-  return logsumexp(-d2 / (2 * std ** 2), axis=1) - math.log(len(centers)) - math.log(2 * math.pi * std ** 2)
 
 
 def vlb_nats(config: Any, state: Any, points, seed: int = 0, chunk: int = 4096):
   """The DDPM variational bound (nats) of every point [n, 2], float64 [n], by the family's eval step
   (``bits_per_dim * D ln 2``); conditional models use the null label."""
-  import jax
-  import jax.numpy as jnp
-  import numpy as np
-  from gen_jax.families import diffusion as fam
   eval_step = jax.jit(fam.make_eval_step(config))
   k = int(config.model.get('num_classes', 0) or 0)
   d = int(np.prod(config.model.data_shape))
@@ -124,7 +73,6 @@ def vlb_nats(config: Any, state: Any, points, seed: int = 0, chunk: int = 4096):
 
 def grid_box(data, margin: float = 0.15) -> tuple[float, float, float, float]:
   """A square box around ``data`` [n, 2] (its range plus ``margin`` of it on every side)."""
-  import numpy as np
   lo, hi = np.quantile(data, 0.001, axis=0), np.quantile(data, 0.999, axis=0)
   c, half = (lo + hi) / 2, (hi - lo).max() / 2 * (1 + 2 * margin)
   return float(c[0] - half), float(c[0] + half), float(c[1] - half), float(c[1] + half)
@@ -132,18 +80,13 @@ def grid_box(data, margin: float = 0.15) -> tuple[float, float, float, float]:
 
 def run(config: Any, workdir: str, num: int = 2000, grid: int = 150, seed: int = 0, train_if_needed: bool = True) -> dict:
   """Trains if needed, then writes ``toy2d.json`` and ``toy2d.png`` into ``workdir``; returns the JSON."""
-  import jax
-  import numpy as np
-  from gen_jax.families.diffusion import sampling as sample_lib
-  from gen_jax.families.diffusion.step import eval_params
-  from gen_jax import train  # pylint: disable=g-import-not-at-top
-  _, state = train.trained_state(config, workdir, train_if_needed)
-  data, _ = held_out(config, num)
+  _, state = studies.trained_state(config, workdir, train_if_needed)
+  data = studies.load_split(config, num=num)['x']
   t0 = time.perf_counter()
   sample = jax.jit(lambda p, r: sample_lib.sample_with_params(p, r, num, config))
   samples = np.asarray(jax.block_until_ready(sample(eval_params(state), jax.random.key(seed + 1))), np.float64)
   t_sample = time.perf_counter() - t0
-  sample_quality = quality(samples, data, config.dataset.name)
+  sample_quality = studies.point_quality(samples, data, config.dataset.name)
 
   # the model's density on a grid, and the bound on held-out points
   box = grid_box(data)
@@ -151,7 +94,8 @@ def run(config: Any, workdir: str, num: int = 2000, grid: int = 150, seed: int =
   nll_grid, mass = density_on_grid(config, state, box, grid, seed + 2)
   t_grid = time.perf_counter() - t0
   nll_test = vlb_nats(config, state, data, seed=seed + 3)
-  truth = true_logpdf(config.dataset.name, data)
+  mix = mixture(config.dataset.name)
+  truth = None if mix is None else data_lib.toy2d_log_density(config.dataset.name.split('/', 1)[1], data)
   density = {
       'grid': grid, 'box': [round(v, 4) for v in box], 'grid_seconds': round(t_grid, 2),
       'mass_on_grid': round(mass, 4),
@@ -160,7 +104,6 @@ def run(config: Any, workdir: str, num: int = 2000, grid: int = 150, seed: int =
       'true_nll_nats': None if truth is None else round(float(-truth.mean()), 4),
   }
   zoom = None
-  mix = mixture(config.dataset.name)
   if mix is not None:  # one mode up close, where the lattice resolves the component (8 std each side)
     (cx, cy), std = mix[0][0], mix[1]
     zbox = (cx - 8 * std, cx + 8 * std, cy - 8 * std, cy + 8 * std)
@@ -185,10 +128,8 @@ def run(config: Any, workdir: str, num: int = 2000, grid: int = 150, seed: int =
   # achieves), scored the same way
   rng = np.random.default_rng(seed)
   gauss = rng.multivariate_normal(data.mean(0), np.cov(data.T), size=num)
-  result['baseline_gaussian'] = _rounded(quality(gauss, data, config.dataset.name))
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, 'toy2d.json'), 'w', encoding='utf-8') as f:
-    json.dump(result, f, indent=2)
+  result['baseline_gaussian'] = _rounded(studies.point_quality(gauss, data, config.dataset.name))
+  studies.save_json(os.path.join(workdir, 'toy2d.json'), result)
   plot(data, samples, nll_grid, box, zoom, result, os.path.join(workdir, 'toy2d.png'), mix)
   return result
 
@@ -201,7 +142,6 @@ def density_on_grid(config: Any, state: Any, box, grid: int, seed: int, draws: i
   """VLB (nats) on a ``grid`` x ``grid`` lattice over ``box`` = (x0, x1, y0, y1), float64 [grid, grid]
   (row i is y = y0 + i dy), and the Riemann sum of exp(-VLB) over the lattice (the bound's mass).
   The VLB of every point is the mean of ``draws`` independent estimates (each L_t at a random x_t)."""
-  import numpy as np
   gx, gy = np.linspace(box[0], box[1], grid), np.linspace(box[2], box[3], grid)
   pts = np.stack(np.meshgrid(gx, gy, indexing='xy'), -1).reshape(-1, 2)
   nll = vlb_nats(config, state, np.tile(pts, (draws, 1)), seed=seed).reshape(draws, grid, grid).mean(0)
@@ -211,10 +151,7 @@ def density_on_grid(config: Any, state: Any, box, grid: int, seed: int, draws: i
 def plot(data, samples, nll_grid, box, zoom, result: dict, path: str, mix=None) -> None:
   """data | samples | exp(-VLB) | -VLB (log scale) [| one mode up close, with the true component's
   1, 2, 3 std circles], one row."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  import numpy as np
+  plt = studies.pyplot()
   n = 5 if zoom is not None else 4
   fig, axes = plt.subplots(1, n, figsize=(4.3 * n, 4.6))
   q, d = result['samples'], result['density']
@@ -256,9 +193,7 @@ def plot(data, samples, nll_grid, box, zoom, result: dict, path: str, mix=None) 
     axes[4].set_ylim(zbox[2], zbox[3])
     axes[4].set_aspect('equal')
   fig.suptitle(result['config'], fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  studies.save_figure(fig, path)
 
 
 def main(argv):
@@ -271,7 +206,7 @@ def main(argv):
 if __name__ == '__main__':
   from absl import app, flags
   from ml_collections import config_flags
-  config_flags.DEFINE_config_file('config', os.path.join(ROOT, 'experiments/diffusion/ddpm_toy2d.py:8gaussians'),
+  config_flags.DEFINE_config_file('config', os.path.join(os.path.dirname(__file__), 'ddpm_toy2d.py:8gaussians'),
                                   'Experiment config[:variant] (a ddpm_toy2d variant).', lock_config=False)
   flags.DEFINE_string('workdir', 'runs/study_toy2d_8g', 'A run of that config (trained here when it has no checkpoint).')
   flags.DEFINE_integer('num', 2000, 'Samples drawn (and held-out points compared against).')

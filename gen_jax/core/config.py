@@ -2,6 +2,7 @@
 import json
 from typing import Any
 
+from gen_jax.core import checks
 from gen_jax.core.errors import ConfigError
 from gen_jax.core.optim import validate_optim_config
 
@@ -16,13 +17,9 @@ def validate_common(config: Any) -> None:
     raise ConfigError(f'the config lacks {", ".join(missing)}; every experiment sets '
                       f'{", ".join(REQUIRED_FIELDS)} (see experiments/autoencoders/vae_mnist5k.py).')
   for name in ('batch_size', 'num_train_steps'):
-    v = config[name]
-    if not isinstance(v, int) or v <= 0:
-      raise ConfigError(f'config.{name}={v!r} must be a positive integer.')
+    checks.integer(config[name], name, 1)
   for name in ('log_every', 'eval_every', 'checkpoint_every', 'sample_every'):
-    v = config[name]
-    if not isinstance(v, int) or v < 0:
-      raise ConfigError(f'config.{name}={v!r} must be an integer >= 0 (0 disables it).')
+    checks.integer(config[name], name, 0, hint='0 disables it')
   if 'name' not in config.dataset or not config.dataset.name:
     raise ConfigError('config.dataset.name is empty; name an embedded dataset (e.g. mnist5k) or a tfds one.')
   if 'name' not in config.model or not config.model.name:
@@ -35,12 +32,55 @@ def config_to_dict(config: Any) -> dict:
   return json.loads(config.to_json_best_effort(sort_keys=True))
 
 
-def parse_variant(arg: str | None, allowed: tuple[str, ...]) -> str:
-  """The variant named after ``:`` in ``--config=file.py:variant`` (``''`` for none); ConfigError if unknown."""
-  variant = (arg or '').strip()
-  if variant and variant not in allowed:
-    raise ConfigError(f'unknown config variant {variant!r}; allowed: {", ".join(allowed)} (or none).')
-  return variant
+class Variants:
+  """The variants an experiment file accepts after ``:`` in ``--config=file.py:a,b`` (any order).
+
+  Declared once at the top of every experiment file::
+
+    VARIANTS = Variants('tiny', 'mlp', 'linear', 'cosine', exclusive=[('linear', 'cosine')])
+
+    def get_config(arg=None):
+      v = VARIANTS.parse(arg)                      # a frozenset of the chosen names
+      schedule = v.pick('linear', 'cosine', default='linear')
+
+  ``parse`` refuses unknown names (listing the allowed ones) and two names of one ``exclusive``
+  group (naming both), before any config is built. ``tests/test_experiments.py`` checks every
+  group of every experiment file.
+  """
+
+  def __init__(self, *names: str, exclusive: tuple[tuple[str, ...], ...] | list = ()):
+    self.names = tuple(names)
+    self.exclusive = tuple(tuple(g) for g in exclusive)
+    for group in self.exclusive:
+      unknown = [g for g in group if g not in self.names]
+      if unknown or len(group) < 2:
+        raise ValueError(f'exclusive group {group} must name at least two of the variants {self.names}.')
+
+  def parse(self, arg: str | None) -> 'Chosen':
+    names = [v.strip() for v in (arg or '').split(',') if v.strip()]
+    unknown = [v for v in names if v not in self.names]
+    if unknown:
+      raise ConfigError(f'unknown config variant(s) {", ".join(map(repr, unknown))}; allowed: '
+                        f'{", ".join(self.names)} (comma-separated, e.g. "{self.names[-1]},tiny"; or none).')
+    chosen = Chosen(names)
+    for group in self.exclusive:
+      both = [g for g in group if g in chosen]
+      if len(both) > 1:
+        raise ConfigError(f'config variants {" and ".join(both)} exclude each other; pick one of '
+                          f'{", ".join(group)}.')
+    return chosen
+
+  def __repr__(self) -> str:
+    groups = ''.join(f' [{"|".join(g)}]' for g in self.exclusive)
+    return f'Variants({", ".join(self.names)}{groups})'
+
+
+class Chosen(frozenset):
+  """The variants chosen on the command line (a frozenset of names)."""
+
+  def pick(self, *group: str, default: str | None = None) -> str | None:
+    """The one name of ``group`` that was chosen, else ``default`` (``parse`` refused several)."""
+    return next((g for g in group if g in self), default)
 
 
 def base_config():

@@ -56,6 +56,11 @@ def ema_decay_at(step: jax.Array, decay: float, warmup: bool = True) -> jax.Arra
   return jnp.minimum(decay, (1.0 + s) / (10.0 + s))
 
 
+def eval_params(state: TrainState) -> Any:
+  """The parameters evaluation and sampling use: the EMA when the run keeps one, else ``params``."""
+  return state.ema_params if state.ema_params is not None else state.params
+
+
 def global_norm(tree: Any) -> jax.Array:
   """L2 norm over all leaves of a pytree (float32)."""
   leaves = jax.tree.leaves(tree)

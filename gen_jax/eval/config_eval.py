@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import jax
 import ml_collections
+import numpy as np
 
 from gen_jax.core.errors import ConfigError
 from gen_jax.eval import harness
@@ -158,7 +159,43 @@ def evaluate_sample_quality(config: Any, sample_fn: harness.SampleFn, rng: jax.A
   gen = harness.generated_features(sample_fn, s['num_samples'], s['sample_batch_size'], extract, net, rng=rng,
                                    metrics=metrics, labels_fn=labels_fn,
                                    scale=config.dataset.get('scale', '01'))
-  out = harness.compare_feature_sets(gen, ref, metrics, kid_subsets=s['kid_subsets'],
+  return _compare(config, gen, ref, net)
+
+
+def score_samples(config: Any, samples: Any, labels: Any = None, metrics: tuple[str, ...] | None = None) -> dict:
+  """The sample metrics of ``--mode=eval`` for samples drawn elsewhere (a study's sampler, an editing method).
+
+  Same feature network, reference split and settings as ``evaluate_sample_quality``, so the numbers
+  are comparable with ``eval.json`` at equal N.
+
+  Args:
+    config: the experiment config.
+    samples: images [N, H, W, C] in ``config.dataset.scale``.
+    labels: optional [N] requested classes (adds ``conditional_accuracy`` with 'classifier').
+    metrics: the groups to compute (default: those of ``config.eval.metrics``, or all but 'nll'
+      when it names none).
+
+  Returns:
+    The same dict as ``evaluate_sample_quality``.
+  """
+  cfg = config.copy_and_resolve_references()
+  cfg.eval.metrics = tuple(metrics or sample_metrics(config) or harness.SAMPLE_METRICS)
+  s = eval_settings(cfg)
+  net = feature_net_for_config(cfg)
+  extract = harness.make_feature_extractor(net, s['sample_batch_size'])
+  ref = reference_for_config(cfg, net, extract)
+  samples = np.asarray(samples, np.float32)
+  b = s['sample_batch_size']
+  batches = ({'image': samples[i:i + b], **({} if labels is None else {'label': np.asarray(labels)[i:i + b]})}
+             for i in range(0, len(samples), b))
+  gen = harness.reference_features(batches, extract, net, metrics=sample_metrics(cfg),
+                                   scale=cfg.dataset.get('scale', '01'))
+  return _compare(cfg, gen, ref, net)
+
+
+def _compare(config: Any, gen: harness.FeatureSet, ref: harness.FeatureSet, net: FeatureNet) -> dict:
+  s = eval_settings(config)
+  out = harness.compare_feature_sets(gen, ref, sample_metrics(config), kid_subsets=s['kid_subsets'],
                                      kid_subset_size=s['kid_subset_size'], pr_k=s['pr_k'],
                                      is_splits=s['is_splits'])
   out['feature_net'] = net.name

@@ -294,10 +294,10 @@ def likelihood_summary(per_example_nll_nats: Any, num_dims: int, scale: str, deq
     ``{'bits_per_dim': {...}, 'nll_nats': {...}}``, each with value/stderr/num_samples.
   """
   nll = np.asarray(per_example_nll_nats, np.float64)
-  if dequantized and scale != 'none':
-    nll = lik.continuous_to_discrete_nll(nll, num_dims, scale, num_bits)
-  elif scale not in ('01', '-11', 'none'):
+  if scale not in ('01', '-11', 'none'):
     raise ValueError(f"scale must be '01', '-11' or 'none', got {scale!r}")
+  if dequantized and scale != 'none':  # the conversion of gen_jax.eval.likelihood.nll_bits_per_dim, in nats
+    nll = lik.continuous_to_discrete_nll(nll, num_dims, scale, num_bits)
   s = lik.bits_per_dim_summary(nll, num_dims, mask)
   n = s['num_examples']
   return {'bits_per_dim': _entry(s['bits_per_dim'], s['bits_per_dim_stderr'], n),

@@ -46,7 +46,11 @@ _LN2 = math.log(2.0)
 __all__ = [
   "bits_per_dim",
   "continuous_to_discrete_nll",
+  "nll_bits_per_dim",
+  "data_kind",
+  "DATA_KINDS",
   "mean_with_stderr",
+  "mean_with_stderr_from_sums",
   "bits_per_dim_summary",
   "iwae_bound",
 ]
@@ -101,6 +105,67 @@ def continuous_to_discrete_nll(
   return nll_nats + num_dims * log_inv_bin_width
 
 
+DATA_KINDS = ("discrete", "dequantized", "continuous")
+
+
+def nll_bits_per_dim(
+  nll_nats: ArrayLike,
+  num_dims: int,
+  data: str,
+  scale: str | None = None,
+  num_bits: int = 8,
+) -> ArrayLike:
+  """The bits/dim every family reports, from an NLL in nats per example.
+
+  This is the one conversion behind every ``bits_per_dim`` metric in gen_jax
+  (VAE ELBO and IWAE bounds, flows, diffusion VLB and ODE, autoregressive
+  models), so numbers of different families on the same data go in one table.
+
+  Args:
+    nll_nats: NLL per example in nats, any shape; numpy or JAX (jit-safe).
+    num_dims: D, data dimensions per example (H * W * C, or tokens).
+    data: what ``nll_nats`` is the NLL of:
+      * ``'discrete'``: -log P(x) of discrete values (binarized pixels
+        under a Bernoulli decoder, 8-bit pixels under a discretized
+        decoder, tokens): bits/dim = NLL / (D ln 2).
+      * ``'dequantized'``: -log p(y) of a density on uniformly dequantized
+        ``num_bits`` data rescaled to ``scale`` ('01', '-11', or 'none' for
+        pixel units): first converted to the discrete NLL with
+        ``continuous_to_discrete_nll`` (+ D ln(1 / bin width)), so that it
+        is an upper bound on, and comparable with, the discrete numbers of
+        the same images.
+      * ``'continuous'``: a density of real-valued data with no grid
+        (toy2d points, signals): the density's own bits/dim, no conversion
+        (it can be negative and is not comparable with image numbers).
+    scale: the data range of ``'dequantized'`` data; ignored otherwise.
+    num_bits: bit depth of dequantized data.
+
+  Returns:
+    Bits per dimension, same shape and array type as ``nll_nats``.
+  """
+  if data == "dequantized":
+    if scale != "none":
+      nll_nats = continuous_to_discrete_nll(nll_nats, num_dims, scale, num_bits)
+  elif data not in ("discrete", "continuous"):
+    raise ValueError(f"data must be one of {DATA_KINDS}, got {data!r}")
+  return bits_per_dim(nll_nats, num_dims)
+
+
+def data_kind(dataset_config: Any, discrete_likelihood: bool) -> str:
+  """Which of ``DATA_KINDS`` a model's NLL on ``config.dataset`` is of.
+
+  ``'discrete'`` when the model's likelihood is of discrete values
+  (``discrete_likelihood``: a Bernoulli decoder on binarized pixels, a
+  discretized decoder, tokens); otherwise ``'dequantized'`` when
+  ``config.dataset.dequantize == 'uniform'``, else ``'continuous'``.
+  """
+  if discrete_likelihood:
+    return "discrete"
+  if dataset_config.get("dequantize", "none") == "uniform":
+    return "dequantized"
+  return "continuous"
+
+
 def mean_with_stderr(
   values: ArrayLike, mask: ArrayLike | None = None
 ) -> tuple[float, float, int]:
@@ -113,8 +178,9 @@ def mean_with_stderr(
 
   Returns:
     (mean, stderr, n): mean of the included values, their sample standard
-    deviation (ddof=1) divided by sqrt(n) (NaN when n == 1), and the
-    number n of included values. Same units as ``values``.
+    deviation (ddof=1) divided by sqrt(n) (None when n == 1: no standard
+    error is defined, as everywhere in gen_jax), and the number n of
+    included values. Same units as ``values``.
   """
   v = np.asarray(values, dtype=np.float64)
   if mask is not None:
@@ -125,8 +191,23 @@ def mean_with_stderr(
   if n == 0:
     raise ValueError("mean_with_stderr needs at least one (unmasked) value")
   mean = float(v.mean())
-  stderr = float(v.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+  stderr = float(v.std(ddof=1) / math.sqrt(n)) if n > 1 else None
   return mean, stderr, n
+
+
+def mean_with_stderr_from_sums(total: float, total_sq: float, n: float) -> tuple[float, float | None]:
+  """Mean and standard error of the mean from streaming sums (sum, sum of squares, count).
+
+  The loop's eval pass accumulates these over batches; the result agrees with
+  ``mean_with_stderr`` of the same values (ddof=1; stderr None when n <= 1).
+  """
+  if n <= 0:
+    raise ValueError("mean_with_stderr_from_sums needs at least one value")
+  mean = total / n
+  if n <= 1:
+    return mean, None
+  var = max(total_sq / n - mean * mean, 0.0) * n / (n - 1.0)
+  return mean, math.sqrt(var / n)
 
 
 def bits_per_dim_summary(
@@ -149,7 +230,7 @@ def bits_per_dim_summary(
   mean, stderr, n = mean_with_stderr(per_example_nll_nats, mask)
   return dict(
     bits_per_dim=float(bits_per_dim(mean, num_dims)),
-    bits_per_dim_stderr=float(bits_per_dim(stderr, num_dims)),
+    bits_per_dim_stderr=None if stderr is None else float(bits_per_dim(stderr, num_dims)),
     nll_nats=mean,
     nll_nats_stderr=stderr,
     num_examples=n,

@@ -1,19 +1,33 @@
-"""The family registry: ``config.family`` names a module that follows the family contract.
+"""The family registry and the family contract (DESIGN.md section 2).
 
-A family module exports (DESIGN.md section 2)::
+``config.family`` names a package ``gen_jax/families/<name>/`` that exports::
 
   init(rng, config, example_batch) -> TrainState
-  make_train_step(config) -> (state, batch, rng) -> (state, metrics)   # metrics: flat dict of scalars
-  make_eval_step(config)  -> (state, batch, rng) -> per-example metrics # flat dict of [B] arrays
-  sample(state, rng, num, config) -> samples
+      Parameters and optimizer state; ``example_batch`` is a real global batch (data-dependent
+      initialisation such as Glow's actnorm may use it).
+  make_train_step(config) -> train_step(state, batch, rng) -> (state, metrics)
+      Pure and jit-able, any sharding of its inputs; folds ``state.step`` into ``rng``; metrics are
+      a flat dict of scalars with at least 'loss' and 'grad_norm'.
+  make_eval_step(config) -> eval_step(state, batch, rng) -> {name: [B] per-example values}
+      The loop reduces them over the eval split to mean +- standard error (padding rows masked).
+  sample(state, rng, num, config, labels=None) -> samples [num, ...] in the data's scale
+      Pure and jit-able (``num`` static). ``labels`` [num] int: the classes a conditional model
+      draws (the default cycles 0..K-1); an unconditional model raises ValueError for labels.
+  validate_config(config, dataset_info) -> None
+      Raises ConfigError (``gen_jax.core.checks``) before anything compiles.
 
 and optionally::
 
-  validate_config(config, dataset_info) -> None     # raise ConfigError before anything compiles
-  visualize(state, batch, rng, config) -> {name: images [N, H, W, C] in [0, 1]}   # PNG grids
+  visualize(state, batch, rng, config) -> {name: images [N, H, W, C] in [0, 1]}
+      PNG grids written during training (image datasets).
+  sampler_cost(state, num, config) -> (fn, args, calls) | None
+      For samplers that loop (``lax.scan``): ``fn(*args)`` is one iteration's network call and
+      ``calls`` their number, so the benchmark counts FLOPs as cost(fn) x calls (XLA's cost analysis
+      counts a loop body once). None when the count is data-dependent (adaptive solvers).
 
-To add a family, create ``gen_jax/families/<name>/`` with those functions in its
-``__init__`` and add the name to ``FAMILIES``; nothing in ``core/`` or ``train.py`` changes.
+The loop (``gen_jax/train.py``), the evaluation (``gen_jax/eval``), the studies (``gen_jax/studies.py``)
+and the benchmark use only these names: none of them names a family. ``docs/adding_a_family.md`` is
+the recipe for a new one.
 """
 import importlib
 from types import ModuleType
@@ -21,7 +35,8 @@ from types import ModuleType
 from gen_jax.core.errors import ConfigError
 
 FAMILIES = ('autoencoders', 'diffusion')
-REQUIRED = ('init', 'make_train_step', 'make_eval_step', 'sample')
+REQUIRED = ('init', 'make_train_step', 'make_eval_step', 'sample', 'validate_config')
+OPTIONAL = ('visualize', 'sampler_cost')
 
 
 def get_family(name: str) -> ModuleType:

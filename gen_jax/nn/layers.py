@@ -1,5 +1,13 @@
 """Small layers shared by several families."""
 import jax
+import jax.numpy as jnp
+
+COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+
+
+def compute_dtype(name: str):
+  """The jnp dtype of ``config.model.dtype`` (parameters stay float32; validated by ``core.checks.dtype``)."""
+  return COMPUTE_DTYPES[name or 'float32']
 
 
 def depth_to_space(x: jax.Array, block: int = 2) -> jax.Array:

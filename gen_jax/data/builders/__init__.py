@@ -12,7 +12,7 @@ from gen_jax.data.builders.digits import Digits
 from gen_jax.data.builders.mnist5k import Mnist5k
 from gen_jax.data.builders.prepare import EMBEDDED, embedded_builder, prepare_embedded, resolve_data_dir
 from gen_jax.data.builders.signals1d import Signals1d, count_spectral_peaks
-from gen_jax.data.builders.toy2d import Toy2d, toy2d_mode_std, toy2d_modes
+from gen_jax.data.builders.toy2d import Toy2d, toy2d_log_density, toy2d_mode_std, toy2d_modes
 
 __all__ = ['Digits', 'EMBEDDED', 'Mnist5k', 'Signals1d', 'Toy2d', 'count_spectral_peaks', 'embedded_builder',
-           'prepare_embedded', 'resolve_data_dir', 'toy2d_mode_std', 'toy2d_modes']
+           'prepare_embedded', 'resolve_data_dir', 'toy2d_log_density', 'toy2d_mode_std', 'toy2d_modes']

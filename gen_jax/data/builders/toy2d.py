@@ -76,6 +76,16 @@ def toy2d_mode_std(name: str) -> float:
   return _MODE_STD[name]
 
 
+def toy2d_log_density(name: str, x: np.ndarray) -> np.ndarray:
+  """Exact log density (nats) float64 [n] of points ``x`` [n, 2] under a Gaussian-mixture toy2d density
+  (equal weights, isotropic components: '8gaussians', '25gaussians'); ValueError for the others."""
+  centers, std = toy2d_modes(name), toy2d_mode_std(name)
+  d2 = ((np.asarray(x, np.float64)[:, None, :] - centers[None]) ** 2).sum(-1)
+  log_comp = -d2 / (2 * std ** 2) - np.log(2 * np.pi * std ** 2)
+  top = log_comp.max(axis=1, keepdims=True)
+  return (top[:, 0] + np.log(np.exp(log_comp - top).sum(axis=1))) - np.log(len(centers))
+
+
 def sample_toy2d(name: str, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
   """``n`` i.i.d. points of density ``name``: x float32 [n, 2], label int64 [n] (module docstring)."""
   _check_name(name)

@@ -12,8 +12,8 @@ import numpy as np
 
 from gen_jax.eval import psnr
 from gen_jax.families.autoencoders import latents, losses
+from gen_jax.families.autoencoders.losses import data_range, reconstruction_terms
 from gen_jax.families.autoencoders.models import Autoencoder
-from gen_jax.families.autoencoders.objectives import data_range, reconstruction_terms
 
 DEFAULT_CHUNK_ROWS = 4096  # decoder rows (samples x examples) per chunk when config.eval.iwae_chunk = 0
 

@@ -19,9 +19,8 @@ import jax
 import jax.numpy as jnp
 
 from gen_jax.families.autoencoders import latents
-from gen_jax.nn.layers import depth_to_space
+from gen_jax.nn.layers import compute_dtype, depth_to_space
 
-DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 ARCHS = ('conv', 'mlp')
 KINDS = ('ae', 'dae', 'vae', 'cvae')
 MODELS = tuple(f'{a}_{k}' for k in KINDS for a in ARCHS)
@@ -184,12 +183,9 @@ class Autoencoder(nn.Module):
     return out, scale, params, self.prior_params()
 
 
-VAE = Autoencoder  # the name of this module before the family grew AEs and DAEs
-
-
 def build_model(model_cfg: Any, image_shape: tuple[int, int, int]) -> Autoencoder:
   """The model named by ``config.model.name`` for images of ``image_shape`` (H, W, C)."""
-  dtype = DTYPES[model_cfg.get('dtype', 'float32')]
+  dtype = compute_dtype(model_cfg.get('dtype', 'float32'))
   latent = int(model_cfg.latent_dim)
   variational = is_variational(model_cfg.name)
   posterior = model_cfg.get('posterior', 'gaussian') if variational else 'none'
@@ -213,4 +209,11 @@ def build_model(model_cfg: Any, image_shape: tuple[int, int, int]) -> Autoencode
                      math.log(float(model_cfg.get('decoder_scale', 0.1))) if learned else 0.0)
 
 
-build_vae = build_model
+def data_shape(config: Any) -> tuple[int, int, int]:
+  """(H, W, C) of the images, ``config.model.data_shape`` (checked against the dataset by validate_config)."""
+  return tuple(config.model.data_shape)
+
+
+def get_model(config: Any) -> Autoencoder:
+  """The Flax module named by ``config.model``."""
+  return build_model(config.model, data_shape(config))

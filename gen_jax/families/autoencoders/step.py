@@ -5,28 +5,32 @@ import jax
 import jax.numpy as jnp
 
 from gen_jax.core.optim import make_optimizer
-from gen_jax.core.state import TrainState, apply_gradients, create_train_state, global_norm, step_rng
-from gen_jax.eval.likelihood import bits_per_dim, continuous_to_discrete_nll
+from gen_jax.core.state import TrainState, apply_gradients, create_train_state, eval_params, global_norm, step_rng
 from gen_jax.eval import psnr
+from gen_jax.eval.likelihood import data_kind, nll_bits_per_dim
 from gen_jax.families.autoencoders import metrics as ae_metrics
-from gen_jax.families.autoencoders.models import is_variational, model_kind
-# get_model, image_shape and negative_elbo are re-exported: callers imported them from here before.
-from gen_jax.families.autoencoders.objectives import (autoencoder_terms, data_range, decode_mean,  # noqa: F401
-                                                      get_model, gumbel_tau, image_shape, kl_weight, labels_of,
-                                                      negative_elbo, num_data_dims, posterior_point)
+from gen_jax.families.autoencoders.losses import (autoencoder_terms, data_range, decode_mean, gumbel_tau, kl_weight,
+                                                  labels_of, negative_elbo, num_data_dims, posterior_point)
+from gen_jax.families.autoencoders.models import get_model, is_variational, model_kind
+
+
+def likelihood_data(config: Any) -> str | None:
+  """What the negative ELBO is the NLL of (``gen_jax.eval.likelihood.DATA_KINDS``), or None.
+
+  A Bernoulli decoder is a likelihood of binary pixels: 'discrete' when the dataset binarizes them,
+  and no likelihood at all on grey levels (cross-entropy with targets in (0, 1) is not a normalised
+  density, so it gets no bits/dim). A Gaussian decoder is a density: 'dequantized' on uniformly
+  dequantized 8-bit data (converted to the discrete 8-bit NLL), else 'continuous'.
+  """
+  if config.model.get('likelihood', 'bernoulli') == 'bernoulli':
+    return 'discrete' if config.dataset.get('binarize', 'none') != 'none' else None
+  return data_kind(config.dataset, discrete_likelihood=False)
 
 
 def nelbo_bits_per_dim(nelbo: jax.Array, config: Any) -> jax.Array:
-  """Negative ELBO (nats per example) in bits/dim of the data the model sees.
-
-  Binary data under a Bernoulli decoder is discrete already. A Gaussian decoder is a
-  density: on dequantized 8-bit data it is converted to the discrete 256-level NLL with
-  ``gen_jax.eval.continuous_to_discrete_nll`` (the definition every family shares).
-  """
-  num_dims = num_data_dims(config)
-  if config.dataset.get('dequantize', 'none') == 'uniform':
-    nelbo = continuous_to_discrete_nll(nelbo, num_dims, config.dataset.get('scale', '01'))
-  return bits_per_dim(nelbo, num_dims)
+  """Negative ELBO (or another NLL bound, nats per example) in bits/dim with the conversion every
+  family shares (``gen_jax.eval.likelihood.nll_bits_per_dim``); see ``likelihood_data``."""
+  return nll_bits_per_dim(nelbo, num_data_dims(config), likelihood_data(config), config.dataset.get('scale', '01'))
 
 
 def init(rng: jax.Array, config: Any, example_batch: dict) -> TrainState:
@@ -73,6 +77,7 @@ def make_train_step(config: Any):
   tx = make_optimizer(config.optim, config.num_train_steps)
   ema_decay = float(config.optim.get('ema_decay', 0.999))
   variational = is_variational(config.model.name)
+  with_bpd = variational and likelihood_data(config) is not None
   excluding = bool(tuple(config.model.get('exclude_labels', ()) or ()))
 
   def loss_fn(params, batch, rng, step):
@@ -86,8 +91,9 @@ def make_train_step(config: Any):
     (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, rng, state.step)
     new_state = apply_gradients(state, grads, tx, ema_decay)
     metrics = {'loss': loss, 'grad_norm': global_norm(grads), **terms}
-    if variational:
+    if with_bpd:
       metrics['bits_per_dim'] = nelbo_bits_per_dim(terms['nelbo'], config)
+    if variational:
       metrics['kl_weight'] = kl_weight(state.step, config)
       if config.model.get('posterior', 'gaussian') == 'categorical':
         metrics['gumbel_tau'] = gumbel_tau(state.step, config)
@@ -96,11 +102,6 @@ def make_train_step(config: Any):
     return new_state, metrics
 
   return train_step
-
-
-def eval_params(state: TrainState) -> Any:
-  """Evaluation and sampling use the EMA parameters when the run keeps them."""
-  return state.ema_params if state.ema_params is not None else state.params
 
 
 def iwae_k(config: Any) -> int:
@@ -114,12 +115,14 @@ def make_eval_step(config: Any):
   ``bce`` (nats per image) of the deterministic reconstruction (decoder mean at the posterior mean /
   mode, or at enc(x~) for a DAE, always against the clean x);
   DAEs: ``psnr_noisy``, the PSNR of the corrupted input;
-  VAEs: ``nelbo`` and ``kl`` (one posterior sample, nats), ``bits_per_dim`` of the negative ELBO, and,
+  VAEs: ``nelbo`` and ``kl`` (one posterior sample, nats), ``bits_per_dim`` of the negative ELBO (where the
+  decoder is a likelihood of the data, see ``likelihood_data``), and,
   when ``config.eval.iwae_k`` > 0, ``iwae`` (the k-sample bound on log p(x), nats) with
   ``iwae_nll`` = -iwae and ``iwae_bits_per_dim``.
   """
   model = get_model(config)
   variational = is_variational(config.model.name)
+  with_bpd = variational and likelihood_data(config) is not None
   k = iwae_k(config)
   chunk = int(config.get('eval', {}).get('iwae_chunk', 0) or 0)
 
@@ -136,13 +139,15 @@ def make_eval_step(config: Any):
       return out
     terms = negative_elbo(params, model, x, rng, config, y)
     x_hat = decode_mean(params, model, posterior_point(terms.pop('q'), config), y, config)
-    out = {**terms, 'bits_per_dim': nelbo_bits_per_dim(terms['nelbo'], config),
-           **ae_metrics.reconstruction_metrics(x_hat, x, config)}
+    out = {**terms, **ae_metrics.reconstruction_metrics(x_hat, x, config)}
+    if with_bpd:
+      out['bits_per_dim'] = nelbo_bits_per_dim(terms['nelbo'], config)
     if k > 0:
       ll = ae_metrics.iwae_log_likelihood(params, model, x, jax.random.fold_in(rng, 1), k, config, y, chunk)
       out['iwae'] = ll
       out['iwae_nll'] = -ll
-      out['iwae_bits_per_dim'] = nelbo_bits_per_dim(-ll, config)
+      if with_bpd:
+        out['iwae_bits_per_dim'] = nelbo_bits_per_dim(-ll, config)
     return out
 
   return eval_step

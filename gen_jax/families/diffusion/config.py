@@ -1,17 +1,17 @@
-"""Config defaults of the diffusion family and the variant parsing of its experiment files.
+"""Config of the diffusion family: its defaults, the shared mnist5k UNet, ``tiny``, and ``validate_config``.
 
 ``diffusion_config(c)`` adds ``c.diffusion`` and the sampler fields of ``c.sample`` to a
-``base_config()``; every field is documented here once.
+``base_config()``; every field is documented here once. ``config.model``: see ``models.py``.
+Variants of the experiment files are parsed by ``gen_jax.core.config.Variants``.
 """
 from typing import Any
 
-from gen_jax.core.config import parse_variant
+from gen_jax.core import checks
+from gen_jax.families.diffusion import likelihood, losses, predictions, schedules, sde, sde_samplers
+from gen_jax.families.diffusion.models import MODELS
+from gen_jax.families.diffusion.sampling import DISCRETE_SAMPLERS, SDE_SAMPLERS
 
-
-def parse_variants(arg: str | None, allowed: tuple[str, ...]) -> set[str]:
-  """Comma-separated variants (``--config=file.py:tiny,cosine``), each checked by ``parse_variant``."""
-  parts = [p.strip() for p in (arg or '').split(',') if p.strip()]
-  return {parse_variant(p, allowed) for p in parts}
+FORMULATIONS = ('discrete', 'sde')
 
 
 def diffusion_config(c: Any) -> Any:
@@ -137,3 +137,78 @@ def tiny_mlp(c: Any) -> Any:
   if c.sample.sampler == 'ddim':
     c.sample.steps = 5
   return c
+
+
+def validate_config(config: Any, info: Any) -> None:
+  """Checks model, process, loss and sampler against each other and the dataset (ConfigError otherwise)."""
+  checks.require('diffusion' in config, 'the diffusion family needs config.diffusion (formulation, schedule, ...); '
+                 'see experiments/diffusion/ddpm_mnist5k.py.')
+  m, d, s = config.model, config.diffusion, config.sample
+  checks.choice(m.name, 'model.name', MODELS)
+  checks.dtype(m.get('dtype', 'float32'))
+  shape = checks.data_shape(m.get('data_shape', ()), info)
+  scale = config.dataset.get('scale', '01')
+  if info.kind == 'image':
+    checks.require(scale == '-11', f'diffusion models images in [-1, 1] (the prior is N(0, I)): set '
+                   f'config.dataset.scale="-11" (it is {scale!r}).')
+    if m.name == 'unet':
+      checks.divisible(shape, len(m.get('ch_mult', (1, 2, 2))) - 1, 'model.ch_mult', info, 'the UNet')
+  else:
+    checks.require(m.name != 'unet', f'{info.name!r} holds {shape}-shaped points; the UNet needs images. '
+                   'Use config.model.name="mlp".')
+  k = checks.class_labels(m.get('num_classes', 0), info)
+  p_drop = checks.number(d.get('label_dropout', 0.1), 'diffusion.label_dropout', 0.0, 1.0, high_open=True)
+  if float(s.get('guidance_scale', 1.0)) != 1.0:
+    checks.require(k > 0, 'config.sample.guidance_scale != 1 needs a class-conditional model '
+                   '(config.model.num_classes).')
+    checks.require(p_drop > 0, 'classifier-free guidance needs the null label trained: set '
+                   'config.diffusion.label_dropout > 0 (e.g. 0.1) or config.sample.guidance_scale=1.')
+  form = checks.choice(d.get('formulation', 'discrete'), 'diffusion.formulation', FORMULATIONS)
+  checks.integer(int(s.get('steps', 0) or 0), 'sample.steps', 0, hint='0: the default for the sampler')
+  if form == 'sde':
+    _validate_sde(config)
+  else:
+    _validate_discrete(config, info)
+
+
+def _validate_discrete(config: Any, info: Any) -> None:
+  d, s = config.diffusion, config.sample
+  schedule = checks.choice(d.get('schedule', 'linear'), 'diffusion.schedule', schedules.SCHEDULES)
+  T = checks.integer(d.get('num_timesteps', 1000), 'diffusion.num_timesteps', 2)
+  if schedule == 'custom':
+    betas = d.get('betas', None)
+    checks.require(betas is not None and len(betas) == T and all(0.0 < float(b) < 1.0 for b in betas),
+                   f'schedule="custom" needs config.diffusion.betas: {T} values in (0, 1) (num_timesteps).')
+  checks.choice(d.get('parameterization', 'eps'), 'diffusion.parameterization', predictions.PARAMETERIZATIONS)
+  checks.choice(d.get('variance', 'fixed_small'), 'diffusion.variance', predictions.VARIANCES)
+  checks.choice(d.get('loss_weighting', 'none'), 'diffusion.loss_weighting', losses.WEIGHTINGS)
+  decoder = d.get('decoder', None)
+  if decoder is not None:
+    checks.choice(decoder, 'diffusion.decoder', losses.DECODERS)
+    checks.require(decoder != 'discretized' or info.kind == 'image',
+                   'config.diffusion.decoder="discretized" needs 8-bit images; use "gaussian" for points.')
+  checks.integer(int(d.get('vlb_timesteps', 0)), 'diffusion.vlb_timesteps', 0, hint='0: all T terms')
+  checks.choice(s.get('sampler', 'ddpm'), 'sample.sampler', DISCRETE_SAMPLERS)
+  checks.choice(s.get('timestep_spacing', 'linspace'), 'sample.timestep_spacing', ('linspace', 'trailing', 'leading'))
+  checks.require(int(s.get('steps', 0) or 0) <= T,
+                 f'config.sample.steps={s.get("steps", 0)} exceeds config.diffusion.num_timesteps={T}.')
+  checks.number(float(s.get('eta', 0.0)), 'sample.eta', 0.0, hint='0: deterministic DDIM, 1: DDPM-like')
+
+
+def _validate_sde(config: Any) -> None:
+  d, s = config.diffusion, config.sample
+  kind = checks.choice(d.get('sde', 'vp'), 'diffusion.sde', sde.SDES)
+  checks.require(d.get('parameterization', 'eps') == 'eps',
+                 'score SDEs here predict the noise: set config.diffusion.parameterization="eps".')
+  checks.require(d.get('variance', 'fixed_small') != 'learned_range', 'a learned variance belongs to the discrete '
+                 'formulation; use variance="fixed_small" for SDEs.')
+  checks.number(float(d.get('t_eps', 1e-5)), 'diffusion.t_eps', 0.0, 0.1, low_open=True, high_open=True)
+  checks.choice(d.get('hutchinson', 'rademacher'), 'diffusion.hutchinson', likelihood.ESTIMATORS)
+  checks.choice(d.get('ode_solver', 'tsit5'), 'diffusion.ode_solver', likelihood.ODE_SOLVERS)
+  checks.integer(int(d.get('ode_steps', 0)), 'diffusion.ode_steps', 0, hint='0: adaptive steps')
+  checks.choice(s.get('sampler', 'pc'), 'sample.sampler', SDE_SAMPLERS)
+  checks.choice(s.get('predictor', 'reverse_diffusion'), 'sample.predictor', sde_samplers.PREDICTORS)
+  checks.choice(s.get('corrector', 'langevin'), 'sample.corrector', sde_samplers.CORRECTORS)
+  checks.choice(s.get('ode_solver', 'tsit5'), 'sample.ode_solver', likelihood.ODE_SOLVERS)
+  checks.require(kind != 've' or float(d.get('sigma_min', 0.01)) < float(d.get('sigma_max', 50.0)),
+                 'config.diffusion.sigma_min must be smaller than sigma_max.')

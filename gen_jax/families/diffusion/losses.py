@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtr
 
+from gen_jax.eval.likelihood import bits_per_dim
 from gen_jax.families.diffusion import predictions as pred
 from gen_jax.families.diffusion.schedules import DiscreteSchedule, q_mean_variance, q_posterior_mean_variance
 
@@ -123,5 +124,5 @@ def hybrid_vlb_term(s: DiscreteSchedule, out: jax.Array, x0: jax.Array, x_t: jax
   mean_out, var_out = pred.split_output(out, 'learned_range')
   frozen = jnp.concatenate([jax.lax.stop_gradient(mean_out), var_out], axis=-1)
   nats = vlb_term(s, frozen, x0, x_t, t, parameterization, 'learned_range', decoder)
-  return nats / (math.prod(x0.shape[1:]) * math.log(2.0))
+  return bits_per_dim(nats, math.prod(x0.shape[1:]))
 

@@ -18,11 +18,11 @@ import jax
 import jax.numpy as jnp
 
 from gen_jax.families.diffusion.predictions import output_channels
+from gen_jax.nn.layers import compute_dtype
 from gen_jax.nn.mlp import MLPDenoiser
 from gen_jax.nn.unet import UNet
 
 MODELS = ('unet', 'mlp')
-DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 ModelFn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -48,7 +48,7 @@ def get_model(config: Any) -> nn.Module:
   m = config.model
   shape = data_shape(config)
   out = output_channels(shape[-1], variance_type(config))
-  dtype = DTYPES[m.get('dtype', 'float32')]
+  dtype = compute_dtype(m.get('dtype', 'float32'))
   if m.name == 'unet':
     return UNet(out_channels=out, ch=m.get('ch', 64), ch_mult=tuple(m.get('ch_mult', (1, 2, 2))),
                 num_res_blocks=m.get('num_res_blocks', 2), attn_resolutions=tuple(m.get('attn_resolutions', ())),

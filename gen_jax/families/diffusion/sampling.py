@@ -18,7 +18,8 @@ from gen_jax.families.diffusion import sde as sde_lib
 from gen_jax.families.diffusion import sde_samplers
 from gen_jax.families.diffusion.models import ModelFn, data_shape, get_model, make_model_fn, num_classes, variance_type
 from gen_jax.families.diffusion.schedules import schedule_from_config
-from gen_jax.families.diffusion.step import eval_params, formulation
+from gen_jax.core.state import eval_params
+from gen_jax.families.diffusion.step import formulation
 
 DISCRETE_SAMPLERS = ('ddpm', 'ddim')
 SDE_SAMPLERS = ('pc', 'ode')
@@ -108,6 +109,22 @@ def network_calls(config: Any) -> int | None:
     corrector = s_cfg.get('corrector', 'langevin') != 'none'
     return (steps or int(d.get('num_scales', 1000))) * (1 + corrector * int(s_cfg.get('corrector_steps', 1)))
   return None
+
+
+def sampler_cost(state: Any, num: int, config: Any) -> tuple[ModelFn, tuple, int] | None:
+  """What one ``sample(state, rng, num, config)`` call computes, for FLOP counting (family contract hook).
+
+  XLA's cost analysis counts the body of a ``lax.scan`` / while loop once, not once per iteration,
+  so the benchmark counts one denoiser call on the batch (both passes under classifier-free
+  guidance) and multiplies by the loop's calls. Returns ``(fn, args, calls)`` with ``fn(*args)`` one
+  call, or None for the ODE sampler (its number of steps is adaptive).
+  """
+  calls = network_calls(config)
+  if calls is None:
+    return None
+  fn = guided_model_fn(config, eval_params(state), sample_labels(config, num))
+  x = jnp.zeros((num,) + data_shape(config), jnp.float32)
+  return fn, (x, jnp.zeros((num,), jnp.float32)), calls
 
 
 def sample(state: Any, rng: jax.Array, num: int, config: Any, labels: jax.Array | None = None) -> jax.Array:

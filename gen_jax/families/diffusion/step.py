@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from gen_jax.core.optim import make_optimizer
-from gen_jax.core.state import TrainState, create_train_state, ema_decay_at, ema_update, global_norm, step_rng
-from gen_jax.eval.likelihood import continuous_to_discrete_nll
+from gen_jax.core.state import TrainState, apply_gradients, create_train_state, eval_params, global_norm, step_rng
+from gen_jax.eval.likelihood import data_kind, nll_bits_per_dim
 from gen_jax.families.diffusion import likelihood
 from gen_jax.families.diffusion import losses
 from gen_jax.families.diffusion import predictions as pred
@@ -32,11 +32,6 @@ def data_key(batch: dict) -> str:
 
 def formulation(config: Any) -> str:
   return config.diffusion.get('formulation', 'discrete')
-
-
-def eval_params(state: TrainState) -> Any:
-  """Evaluation and sampling use the EMA parameters when the run keeps them."""
-  return state.ema_params if state.ema_params is not None else state.params
 
 
 def init(rng: jax.Array, config: Any, example_batch: dict) -> TrainState:
@@ -131,13 +126,8 @@ def make_train_step(config: Any) -> Callable:
   def train_step(state: TrainState, batch: dict, rng: jax.Array):
     rng = step_rng(rng, state.step)
     (loss, terms), grads = jax.value_and_grad(mean_loss, has_aux=True)(state.params, batch, rng)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = jax.tree.map(lambda p, u: p + u, state.params, updates)
-    ema = state.ema_params
-    if ema is not None and ema_decay > 0:
-      ema = ema_update(ema, params, ema_decay_at(state.step, ema_decay))
     metrics = {'loss': loss, 'grad_norm': global_norm(grads), **terms}
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema), metrics
+    return apply_gradients(state, grads, tx, ema_decay), metrics
 
   return train_step
 
@@ -153,15 +143,13 @@ def make_eval_step(config: Any) -> Callable:
   loss_fn = make_loss_fn(config)
   model = get_model(config)
   d = config.diffusion
-  shape = data_shape(config)
+  num_dims = math.prod(data_shape(config))
   dequantized = config.dataset.get('dequantize', 'none') == 'uniform'
   scale = config.dataset.get('scale', 'none')
+  density_data = data_kind(config.dataset, discrete_likelihood=False)  # what a density's NLL is of
 
-  def to_discrete(nll):
-    """Continuous NLL of dequantized images -> NLL of the 8-bit image (nats)."""
-    if dequantized and scale in ('01', '-11'):
-      return continuous_to_discrete_nll(nll, math.prod(shape), scale)
-    return nll
+  def bpd(nll, data=density_data):
+    return nll_bits_per_dim(nll, num_dims, data, scale)
 
   if formulation(config) == 'sde':
     sde = sde_lib.sde_from_config(d)
@@ -179,7 +167,7 @@ def make_eval_step(config: Any) -> Callable:
                                     rtol=float(d.get('ode_rtol', 1e-5)), atol=float(d.get('ode_atol', 1e-5)),
                                     estimator=d.get('hutchinson', 'rademacher'),
                                     solver=d.get('ode_solver', 'tsit5'), num_steps=int(d.get('ode_steps', 0)))
-        out['bits_per_dim'] = to_discrete(nll) / (math.prod(shape) * math.log(2.0))
+        out['bits_per_dim'] = bpd(nll)
       return out
 
     return sde_eval
@@ -198,9 +186,10 @@ def make_eval_step(config: Any) -> Callable:
     label = conditioning_labels(config, batch, None, False)
     model_fn = lambda x, t: apply_model(model, params, x, t, label)  # noqa: E731
     vlb = likelihood.vlb_terms(schedule, model_fn, x0, k_vlb_rng, param, variance, decoder, k_vlb)
-    total = vlb['total'] if decoder == 'discretized' else to_discrete(vlb['total'])
-    bpd = lambda nats: nats / (math.prod(shape) * math.log(2.0))  # noqa: E731
-    return {'loss': loss, **terms, 'bits_per_dim': bpd(total), 'prior_bpd': bpd(vlb['prior']),
-            'decoder_bpd': bpd(vlb['decoder'])}
+    # A discretized decoder makes the bound a bound on -log P(8-bit image) already; a Gaussian decoder's
+    # bound is on a density (converted like every other density of that data).
+    data = 'discrete' if decoder == 'discretized' else density_data
+    return {'loss': loss, **terms, 'bits_per_dim': bpd(vlb['total'], data),
+            'prior_bpd': bpd(vlb['prior'], 'continuous'), 'decoder_bpd': bpd(vlb['decoder'], 'continuous')}
 
   return discrete_eval

@@ -12,8 +12,9 @@ from gen_jax.core.config import base_config
 from gen_jax.eval import iwae_bound
 from gen_jax.families import autoencoders
 from gen_jax.families.autoencoders import metrics
-from gen_jax.families.autoencoders.objectives import get_model, negative_elbo
-from gen_jax.families.autoencoders.step import eval_params
+from gen_jax.core.state import eval_params
+from gen_jax.families.autoencoders.losses import negative_elbo
+from gen_jax.families.autoencoders.models import get_model
 
 
 def _init(config, batch):
@@ -27,7 +28,7 @@ def _config(**model):
   c.batch_size = 64
   c.num_train_steps = 400
   c.dataset.name = 'digits'
-  c.model = ml_collections.ConfigDict(dict(name='mlp_vae', dtype='float32', image_shape=(8, 8, 1),
+  c.model = ml_collections.ConfigDict(dict(name='mlp_vae', dtype='float32', data_shape=(8, 8, 1),
                                            mlp_hidden=(64, 32), latent_dim=4, likelihood='bernoulli'))
   c.model.update(model)
   c.optim.lr = 3e-3

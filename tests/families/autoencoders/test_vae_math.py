@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from gen_jax.families.autoencoders import losses
+from gen_jax.families.autoencoders import latents, losses
 from gen_jax.families import autoencoders
 from tests.families.autoencoders import tiny
 
@@ -17,7 +17,7 @@ def test_kl_closed_form_matches_monte_carlo():
   rng = np.random.default_rng(0)
   mean = rng.normal(size=(3, 5))
   logvar = rng.normal(scale=0.5, size=(3, 5))
-  kl = np.asarray(losses.kl_diag_gaussian_std_normal(jnp.asarray(mean), jnp.asarray(logvar)))
+  kl = np.asarray(latents.kl_diag_gaussian_std_normal(jnp.asarray(mean), jnp.asarray(logvar)))
   sd = np.exp(0.5 * logvar)
   z = mean + sd * rng.normal(size=(400_000, 3, 5))
   log_q = stats.norm.logpdf(z, mean, sd).sum(-1)
@@ -43,7 +43,7 @@ def test_likelihoods_match_scipy():
 def test_reparameterized_sample_moments():
   mean = jnp.array([[1.5, -2.0]])
   logvar = jnp.log(jnp.array([[0.25, 4.0]]))
-  z = jax.vmap(lambda k: losses.reparameterize(k, mean, logvar))(jax.random.split(jax.random.key(0), 200_000))
+  z = jax.vmap(lambda k: latents.reparameterize(k, mean, logvar))(jax.random.split(jax.random.key(0), 200_000))
   z = np.asarray(z)[:, 0]
   np.testing.assert_allclose(z.mean(0), [1.5, -2.0], atol=0.02)
   np.testing.assert_allclose(z.var(0), [0.25, 4.0], rtol=0.02)
@@ -58,11 +58,15 @@ def _config(**model):
 
 def test_bits_per_dim_conversion():
   c = _config()
+  c.dataset.binarize = 'sample'  # binary pixels under a Bernoulli decoder: a discrete likelihood
   x = (np.random.default_rng(0).uniform(size=(8, 8, 8, 1)) > 0.5).astype(np.float32)
   batch = {'image': jnp.asarray(x), 'mask': jnp.ones(8)}
   state = _init(c, batch)
   out = jax.jit(autoencoders.make_eval_step(c))(state, batch, jax.random.key(2))
   np.testing.assert_allclose(out['bits_per_dim'], out['nelbo'] / (64 * math.log(2)), rtol=1e-6)
+  # Cross-entropy on grey levels is not a normalised likelihood: no bits/dim at all.
+  grey = _config()
+  assert 'bits_per_dim' not in jax.jit(autoencoders.make_eval_step(grey))(state, batch, jax.random.key(2))
   np.testing.assert_allclose(out['nelbo'], out['recon'] + out['kl'], rtol=1e-6)
   # Dequantized data under a Gaussian decoder: discrete NLL = continuous NLL + D ln 256.
   c2 = _config(likelihood='gaussian', decoder_scale=0.1)

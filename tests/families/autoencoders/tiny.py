@@ -18,7 +18,7 @@ def config(dataset: str = 'digits', **model):
   c.batch_size = 8
   c.num_train_steps = 10
   c.dataset.name = dataset
-  c.model = ml_collections.ConfigDict(dict(name='conv_vae', dtype='float32', image_shape=(8, 8, 1),
+  c.model = ml_collections.ConfigDict(dict(name='conv_vae', dtype='float32', data_shape=(8, 8, 1),
                                            features=(4, 8), hidden=16, mlp_hidden=(16, 8), latent_dim=3,
                                            likelihood='bernoulli', beta=1.0))
   c.model.update(model)

@@ -28,19 +28,22 @@ def _check_outputs(workdir, result, stem):
 
 def test_toy2d_helpers_on_true_samples():
   from scipy.stats import multivariate_normal
+  from gen_jax import studies
   from gen_jax.data.builders import toy2d
   study = _load('study_toy2d')
   x, _ = toy2d.sample_toy2d('8gaussians', 4000, np.random.default_rng(0))
   # the exact mixture log density, against scipy's Gaussian pdfs
   centers = toy2d.toy2d_modes('8gaussians')
   ref = np.log(np.mean([multivariate_normal(c, 0.02 ** 2 * np.eye(2)).pdf(x[:50]) for c in centers], axis=0))
-  np.testing.assert_allclose(study.true_logpdf('toy2d/8gaussians', x[:50]), ref, rtol=1e-6)
-  assert study.true_logpdf('toy2d/moons', x[:5]) is None
-  q = study.quality(x[:2000], x[2000:], 'toy2d/8gaussians')
+  np.testing.assert_allclose(toy2d.toy2d_log_density('8gaussians', x[:50]), ref, rtol=1e-6)
+  with pytest.raises(ValueError):
+    toy2d.toy2d_log_density('moons', x[:5])
+  assert study.mixture('toy2d/moons') is None
+  q = studies.point_quality(x[:2000], x[2000:], 'toy2d/8gaussians')
   assert q['modes_hit'] == q['num_modes'] == 8 and q['high_quality'] > 0.98
   entropy = math.log(8) + math.log(2 * math.pi * math.e * 0.02 ** 2)  # well-separated mixture
   assert abs(q['true_nll'] - entropy) < 0.1 and abs(q['kid_raw']) < 0.05
-  assert 'modes_hit' not in study.quality(x[:100], x[100:200], 'toy2d/moons')
+  assert 'modes_hit' not in studies.point_quality(x[:100], x[100:200], 'toy2d/moons')
   box = study.grid_box(x)
   assert box[0] < -2 and box[1] > 2 and abs((box[1] - box[0]) - (box[3] - box[2])) < 1e-9
 
@@ -102,7 +105,9 @@ def test_editing_masks_metrics_and_tables_on_a_tiny_model(tmp_path):
   assert study.psnr_region(off, flat, masks['center']) == pytest.approx(10 * math.log10(4 / 0.04))  # 20 dB
   config = helpers.load_config('experiments/diffusion/ddpm_mnist5k.py', 'tiny')
   state = fam.init(jax.random.key(0), config, None)
-  images, labels = study.test_images(config, 6)
+  from gen_jax import studies
+  test = studies.load_split(config, num=6)
+  images, labels = test['image'], test['label']
   assert images.shape == (6, 28, 28, 1) and images.min() >= -1 and images.max() <= 1
   rows, outputs = study.run_inpainting(config, state, images, labels, jump_length=5, jump_n_sample=2, batch=4)
   assert [(r['mask'], r['method']) for r in rows] == [('bottom_half', 'replacement'), ('bottom_half', 'repaint'),
@@ -126,7 +131,7 @@ def test_guidance_study_rows_and_figures_on_a_tiny_model(tmp_path):
   rows, samples = study.run_guidance_study(config, state, data, [0.0, 1.0, 3.0], 'ddim:2', num=20, batch=10)
   assert [r['guidance_scale'] for r in rows] == [0.0, 1.0, 3.0]
   assert [r['nfe'] for r in rows] == [4, 2, 4]  # guided calls run the conditional and null passes
-  assert all(0 <= r['accuracy'] <= 1 and np.isfinite(r['fid']) for r in rows)
+  assert all(0 <= r['conditional_accuracy'] <= 1 and np.isfinite(r['fid']) for r in rows)
   assert set(samples) == {0.0, 1.0, 3.0} and samples[1.0].shape == (20, 28, 28, 1)
   study.save_figures(rows, samples, 10, str(tmp_path))
   assert os.path.getsize(tmp_path / 'guidance.png') > 0 and os.path.getsize(tmp_path / 'guidance_curve.png') > 0

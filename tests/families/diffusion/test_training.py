@@ -1,7 +1,6 @@
 """The family contract: init, pure train / eval steps that compile once, losses, the VLB, config validation."""
 import math
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,7 +11,7 @@ from gen_jax.data import DatasetInfo
 from gen_jax.families import diffusion as fam
 from gen_jax.families.diffusion import likelihood, losses
 from gen_jax.families.diffusion import schedules as sch
-from tests import helpers
+from tests import contract, helpers
 from tests.families.diffusion import analytic
 
 TOY = 'experiments/diffusion/ddpm_toy2d.py'
@@ -46,26 +45,10 @@ def points_batch(n=64, seed=0):
 
 
 def check_contract(config, batch, steps=3):
-  """init; train step compiles once, is pure and finite; eval step gives per-example [B] metrics."""
-  fam.validate_config(config, POINTS_INFO if 'x' in batch else image_info(batch['image'].shape[1:]))
-  state = jax.jit(lambda r, b: fam.init(r, config, b))(jax.random.key(0), batch)
-  chex.clear_trace_counter()  # the counter is keyed by the step's code, shared by every config
-  step = jax.jit(chex.assert_max_traces(fam.make_train_step(config), n=1))
-  s1, m1 = step(state, batch, jax.random.key(1))
-  s1b, m1b = step(state, batch, jax.random.key(1))  # pure: same inputs, same outputs
-  chex.assert_trees_all_equal(s1, s1b)
-  chex.assert_trees_all_equal(m1, m1b)
-  assert int(s1.step) == 1
-  for _ in range(steps - 1):
-    s1, m1 = step(s1, batch, jax.random.key(1))
-  assert set(m1) >= {'loss', 'grad_norm'} and all(np.ndim(v) == 0 for v in m1.values())
-  assert np.isfinite(float(m1['loss'])) and np.isfinite(float(m1['grad_norm'])) and float(m1['grad_norm']) > 0
-  assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(s1.params))
-  ev = jax.jit(fam.make_eval_step(config))(s1, batch, jax.random.key(2))
-  b = len(batch['label'])
-  assert 'loss' in ev and all(v.shape == (b,) for v in ev.values()), {k: v.shape for k, v in ev.items()}
-  assert all(np.isfinite(np.asarray(v)).all() for v in ev.values())
-  return s1, ev
+  """The shared family-contract checks (tests/contract.py) on points or images."""
+  info = POINTS_INFO if 'x' in batch else image_info(batch['image'].shape[1:])
+  return contract.check_contract(fam, config, batch, info, steps=steps,
+                                 conditional=bool(config.model.get('num_classes', 0)))
 
 
 @pytest.mark.parametrize('variants,overrides', [

@@ -8,11 +8,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from gen_jax.core.state import eval_params
 from gen_jax.families.autoencoders import latents
-from gen_jax.families.autoencoders.models import is_variational, model_kind
+from gen_jax.families.autoencoders.losses import data_range, decode_mean, encode_point
+from gen_jax.families.autoencoders.models import get_model, is_variational, model_kind
 from gen_jax.families.autoencoders.noise import corrupt
-from gen_jax.families.autoencoders.objectives import data_range, decode_mean, encode_point, get_model
-from gen_jax.families.autoencoders.step import eval_params
 
 
 def sample_labels(num: int, config: Any) -> jax.Array | None:
