@@ -121,8 +121,11 @@ def _check_finite(step: int, metrics: dict, run: Run) -> dict:
     last = run.checkpointer.latest_step()
     where = (f'the last finite checkpoint (step {last}) is kept in {run.checkpointer.directory}'
              if last is not None else 'no checkpoint was written before it')
-    raise NonFiniteLossError(f'the loss became {host["loss"]} at step {step}; {where}. Lower config.optim.lr, '
-                             'enable config.optim.grad_clip, or check the data preprocessing.')
+    detail = ''
+    if hasattr(run.family, 'describe_nonfinite'):  # e.g. the layer where a flow first overflowed
+      detail = ' ' + run.family.describe_nonfinite(host, run.config).strip()
+    raise NonFiniteLossError(f'the loss became {host["loss"]} at step {step}; {where}.{detail} Lower '
+                             'config.optim.lr, enable config.optim.grad_clip, or check the data preprocessing.')
   return host
 
 
@@ -315,7 +318,8 @@ def run_eval(config: Any, workdir: str) -> dict:
 
 
 def run_sample(config: Any, workdir: str) -> str:
-  """Draws ``config.sample.num`` samples from the latest checkpoint; writes a PNG grid (images) or .npy."""
+  """Draws ``config.sample.num`` samples from the latest checkpoint; writes them with the family's
+  ``save_samples`` hook, else a PNG grid (images) or .npy."""
   run = setup(config, workdir, 'sample')
   state = restore_for_inference(run)
   step = int(jax.device_get(state.step))
@@ -325,7 +329,9 @@ def run_sample(config: Any, workdir: str) -> str:
   samples = shard_lib.to_host(sample_fn(state, rng))
   if not run.is_main:
     return ''
-  if run.info.kind == 'image':
+  if hasattr(run.family, 'save_samples'):  # e.g. token ids decoded to text
+    path = run.family.save_samples(samples, run.path(f'samples_{step:07d}'), config)
+  elif run.info.kind == 'image':
     path = save_image_grid(samples, run.path(f'samples_{step:07d}.png'), scale=2)
   else:
     path = run.path(f'samples_{step:07d}.npy')

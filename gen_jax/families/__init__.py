@@ -24,6 +24,12 @@ and optionally::
       For samplers that loop (``lax.scan``): ``fn(*args)`` is one iteration's network call and
       ``calls`` their number, so the benchmark counts FLOPs as cost(fn) x calls (XLA's cost analysis
       counts a loop body once). None when the count is data-dependent (adaptive solvers).
+  save_samples(samples, path_stem, config) -> path
+      How ``--mode=sample`` writes samples (host numpy) when a PNG grid or .npy is not right, e.g.
+      token ids decoded to text; ``path_stem`` has no extension.
+  describe_nonfinite(metrics, config) -> str
+      One sentence added to the loop's message when the loss becomes NaN/inf, from the step's host
+      metrics (e.g. the layer where a flow's activations first overflowed).
 
 The loop (``gen_jax/train.py``), the evaluation (``gen_jax/eval``), the studies (``gen_jax/studies.py``)
 and the benchmark use only these names: none of them names a family. ``docs/adding_a_family.md`` is
@@ -36,7 +42,7 @@ from gen_jax.core.errors import ConfigError
 
 FAMILIES = ('autoencoders', 'diffusion')
 REQUIRED = ('init', 'make_train_step', 'make_eval_step', 'sample', 'validate_config')
-OPTIONAL = ('visualize', 'sampler_cost')
+OPTIONAL = ('visualize', 'sampler_cost', 'save_samples', 'describe_nonfinite')
 
 
 def get_family(name: str) -> ModuleType:
