@@ -50,8 +50,17 @@ def trained_state(config: Any, workdir: str, train: bool = True) -> tuple[Any, A
       d.isdigit() for d in os.listdir(os.path.join(workdir, 'checkpoints'))):
     raise CheckpointError(f'no checkpoint in {workdir}: train the run first (same --config, --workdir) or let '
                           'the script train it (--train).')
+  return _restored(config, workdir)
+
+
+def _restored(config: Any, workdir: str) -> tuple[Any, Any]:
+  """``(run, state)`` of the latest checkpoint; the run's checkpointer is shut down (nothing more is saved)."""
   run = train_lib.setup(config, workdir, 'sample')
-  return run, train_lib.restore_for_inference(run)
+  try:
+    state = train_lib.restore_for_inference(run)
+  finally:
+    run.close()
+  return run, state
 
 
 def model_dir(root: str, name: str, config: Any) -> str:
@@ -70,24 +79,23 @@ def train_model(config: Any, workdir: str) -> tuple[Any, dict]:
   recorded by the run that trained it), 'train': the final train metrics}``.
   """
   record = os.path.join(workdir, 'study_train.json')
-  run = None
+  finished = False
   if os.path.isfile(record):
     run = train_lib.setup(config, workdir, 'eval')
-    if run.checkpointer.latest_step() != config.num_train_steps:
-      run = None
-  if run is None:
+    finished = run.checkpointer.latest_step() == config.num_train_steps
+    run.close()
+  if not finished:
     t0 = time.perf_counter()
     out = train_lib.train_and_evaluate(config, workdir)
     save_json(record, {'train_wall_s': round(time.perf_counter() - t0, 1), 'train': out})
-    run = train_lib.setup(config, workdir, 'eval')
   with open(record, encoding='utf-8') as f:
     info = json.load(f)
-  return train_lib.restore_for_inference(run), info
+  return _restored(config, workdir)[1], info
 
 
 def restore_model(config: Any, workdir: str) -> Any:
   """The latest checkpoint's state of a run of ``config`` in ``workdir`` (CheckpointError if none)."""
-  return train_lib.restore_for_inference(train_lib.setup(config, workdir, 'eval'))
+  return _restored(config, workdir)[1]
 
 
 def study_config(config: Any, tiny: bool, steps: int = 0) -> Any:
@@ -179,8 +187,11 @@ def evaluate_model(config: Any, workdir: str, state: Any = None) -> dict[str, di
   ``state``: the run's restored state if the caller has it.
   """
   t0 = time.perf_counter()
-  run = train_lib.setup(config, workdir, 'eval')
-  state = train_lib.restore_for_inference(run) if state is None else state
+  if state is None:
+    run, state = _restored(config, workdir)
+  else:
+    run = train_lib.setup(config, workdir, 'eval')
+    run.close()
   metrics = train_lib.evaluate(run, state, train_lib.eval_rng(config))
   metrics['eval_wall_s'] = {'value': round(time.perf_counter() - t0, 1), 'stderr': None, 'num_samples': 1}
   return metrics

@@ -20,7 +20,8 @@ from gen_jax import families
 from gen_jax.core import checkpoint as ckpt_lib
 from gen_jax.core import sharding as shard_lib
 from gen_jax.core.config import config_to_dict, validate_common
-from gen_jax.core.errors import CheckpointError, NonFiniteLossError
+from gen_jax.core import memory
+from gen_jax.core.errors import CheckpointError, ConfigError, NonFiniteLossError, RunError
 from gen_jax.core.images import save_image_grid
 from gen_jax.core.metrics import MetricWriter, ProgressLine, format_seconds
 from gen_jax.core.runtime import PreemptionWatcher, check_workdir
@@ -44,6 +45,16 @@ class Run:
   def path(self, *parts: str) -> str:
     return os.path.join(self.workdir, *parts)
 
+  def close(self) -> None:
+    """Waits for checkpoint saves in flight to commit, then shuts the checkpointer down."""
+    self.checkpointer.wait()
+    self.checkpointer.close()
+
+
+def eval_batch_size(config: Any) -> int:
+  """The global batch of the eval passes (``config.eval_batch_size``; 0 means ``config.batch_size``)."""
+  return int(config.get('eval_batch_size', 0) or config.batch_size)
+
 
 def validate(config: Any) -> tuple[Any, Any, Any]:
   """Checks config, dataset, family and mesh; returns ``(family, dataset_info, mesh)``."""
@@ -54,24 +65,31 @@ def validate(config: Any) -> tuple[Any, Any, Any]:
   config_eval.validate_eval_config(config, info)
   mesh = shard_lib.make_mesh(config.mesh)
   shard_lib.check_batch_size(config.batch_size, mesh)
+  shard_lib.check_batch_size(eval_batch_size(config), mesh, 'config.eval_batch_size')
+  if info.num_train and config.batch_size > info.num_train:
+    raise ConfigError(f'config.batch_size={config.batch_size} is larger than the {info.num_train} examples of the '
+                      f'train split of {info.name!r}: every batch would repeat examples. Use at most '
+                      f'{info.num_train}.')
   return family, info, mesh
 
 
 def setup(config: Any, workdir: str, mode: str = 'train') -> Run:
   """Validates config, data, mesh, workdir and any existing checkpoint (no compilation)."""
   family, info, mesh = validate(config)
-  if mode == 'eval':
-    shard_lib.check_batch_size(config.get('eval_batch_size', 0) or config.batch_size, mesh, 'config.eval_batch_size')
   workdir = check_workdir(workdir, must_exist=(mode != 'train'))
   checkpointer = ckpt_lib.Checkpointer(workdir, max_to_keep=config.get('keep_checkpoints', 3),
                                        async_save=config.get('async_checkpointing', True))
-  config_dict = config_to_dict(config)
-  latest = checkpointer.latest_step()
-  if latest is not None:
-    checkpointer.check_config(latest, config_dict)
-  elif mode != 'train':
-    raise CheckpointError(f'no checkpoint in {checkpointer.directory}; --mode={mode} needs a trained run '
-                          '(train first with --mode=train and the same --workdir).')
+  try:
+    config_dict = config_to_dict(config)
+    latest = checkpointer.latest_step()
+    if latest is not None:
+      checkpointer.check_config(latest, config_dict)
+    elif mode != 'train':
+      raise CheckpointError(f'no checkpoint in {checkpointer.directory}; --mode={mode} needs a trained run '
+                            '(train first with --mode=train and the same --workdir).')
+  except BaseException:
+    checkpointer.close()  # no orbax thread left running behind the error message
+    raise
   return Run(config, workdir, family, info, mesh, checkpointer, config_dict, jax.process_index() == 0)
 
 
@@ -124,20 +142,35 @@ def _check_finite(step: int, metrics: dict, run: Run) -> dict:
     detail = ''
     if hasattr(run.family, 'describe_nonfinite'):  # e.g. the layer where a flow first overflowed
       detail = ' ' + run.family.describe_nonfinite(host, run.config).strip()
-    raise NonFiniteLossError(f'the loss became {host["loss"]} at step {step}; {where}.{detail} Lower '
-                             'config.optim.lr, enable config.optim.grad_clip, or check the data preprocessing.')
+    optim = run.config.optim
+    clip = optim.get('grad_clip', 0.0)
+    hints = [f'lower config.optim.lr (it is {optim.lr:g})',
+             f'lower config.optim.grad_clip (it is {clip:g})' if clip else 'set config.optim.grad_clip (e.g. 1.0)',
+             'or check the data preprocessing']
+    raise NonFiniteLossError(f'the loss became {host["loss"]} at step {step}; {where}.{detail} '
+                             f'{hints[0][0].upper()}{hints[0][1:]}, {hints[1]}, {hints[2]}.')
   return host
+
+
+def _compile_checked(fn, args: tuple, what: str, lower: str):
+  """``fn`` lowered and compiled for ``args``, refused (ConfigError) if one call cannot fit in memory."""
+  compiled = fn.lower(*args).compile()
+  memory.check_fits(compiled, what, lower)
+  return compiled
 
 
 def _due(step: int, every: int, last: int) -> bool:
   return bool(every) and (step % every == 0 or step == last)
 
 
-def write_images(run: Run, state: Any, batch: dict, rng: jax.Array, step: int) -> list[str]:
-  """Writes the family's visualisations (samples, reconstructions) as PNG grids."""
+def write_images(run: Run, state: Any, batch: dict, rng: jax.Array, step: int, visualize=None) -> list[str]:
+  """Writes the family's visualisations (samples, reconstructions) as PNG grids (``visualize``: a compiled
+  ``(state, batch, rng) -> images`` to use; default: the family's, jitted)."""
   if not hasattr(run.family, 'visualize') or run.info.kind != 'image':
     return []
-  images = shard_lib.to_host(run.family.visualize(state, batch, rng, run.config))
+  if visualize is None:
+    visualize = jax.jit(lambda s, b, r: run.family.visualize(s, b, r, run.config))
+  images = shard_lib.to_host(visualize(state, batch, rng))
   paths = []
   if run.is_main:
     for name, imgs in images.items():
@@ -194,8 +227,48 @@ def sample_quality_rng(config: Any) -> jax.Array:
 
 
 def train_and_evaluate(config: Any, workdir: str) -> dict:
-  """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint); returns final metrics."""
+  """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint); returns final metrics.
+
+  Checkpoints that were started are committed before this returns or raises (a second Ctrl-C,
+  ``KeyboardInterrupt``, leaves at once).
+  """
   run = setup(config, workdir, 'train')
+  try:
+    out = _train(run)
+  except KeyboardInterrupt:
+    raise
+  except BaseException:
+    run.close()
+    raise
+  run.close()
+  return out
+
+
+def _eval_example(run: Run) -> dict[str, jax.Array]:
+  """The first global eval batch (its shapes compile the eval step)."""
+  cfg = run.config.copy_and_resolve_references()
+  cfg.batch_size = eval_batch_size(run.config)
+  it = data_lib.make_eval_iterator(cfg, jax.process_index(), jax.process_count())
+  return shard_lib.global_batch(next(iter(it)), run.mesh)
+
+
+def _evaluate_or_explain(run: Run, state: Any, eval_step, step: int) -> dict:
+  """``evaluate`` after the checkpoints in flight have committed; a failure says the checkpoint is kept."""
+  run.checkpointer.wait()
+  try:
+    return evaluate(run, state, eval_rng(run.config), eval_step)
+  except (ConfigError, CheckpointError, KeyboardInterrupt):
+    raise
+  except Exception as e:  # noqa: BLE001 - re-raised with what is kept
+    last = run.checkpointer.latest_step()
+    kept = f'the checkpoint at step {last} in {run.checkpointer.directory} is intact' if last is not None else (
+        'no checkpoint had been written')
+    raise RunError(f'evaluation at step {step} failed ({type(e).__name__}: '
+                   f'{(str(e).strip().splitlines() or [""])[0][:200]}); {kept}.') from e
+
+
+def _train(run: Run) -> dict:
+  config = run.config
   total = config.num_train_steps
   rng = jax.random.key(config.seed)
   init_rng, train_rng, _, vis_rng = jax.random.split(rng, 4)
@@ -210,7 +283,20 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
       print(f'{run.workdir} is already trained to step {step} (num_train_steps={total}); nothing to do. '
             'Raise --config.num_train_steps to train further.', flush=True)
     return {'step': step, 'stopped': False}
-  writer = MetricWriter(run.workdir, enabled=run.is_main)
+  t_compile = time.perf_counter()
+  train_step = _compile_checked(jit_train_step(run.family, config, run.mesh, shardings, example),
+                                (state, example, train_rng), f'the train step at config.batch_size={config.batch_size}',
+                                'config.batch_size')
+  eval_step = None
+  if config.eval_every:
+    eval_step = _compile_checked(jax.jit(run.family.make_eval_step(config)), (state, _eval_example(run), train_rng),
+                                 f'the eval step at config.eval_batch_size={eval_batch_size(config)}',
+                                 'config.eval_batch_size')
+  if run.is_main:
+    logging.info('train step compiled in %.1fs', time.perf_counter() - t_compile)
+  # The record of a resumed run restarts at its checkpoint: rows of steps after it (a run killed
+  # before it could save) are dropped, so no step appears twice.
+  writer = MetricWriter(run.workdir, enabled=run.is_main, resume_step=step)
   if run.is_main:
     with open(run.path('config.json'), 'w', encoding='utf-8') as f:
       json.dump(run.config_dict, f, indent=2, sort_keys=True)
@@ -218,53 +304,56 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
     logging.info('%s: %s on %s (%d train / %d eval examples); %s parameters; mesh %s; %s at step %d.',
                  config.family, config.model.name, run.info.name, run.info.num_train, run.info.num_eval,
                  f'{n_params:,}', dict(run.mesh.shape), 'resuming' if step else 'starting', step)
-  t_compile = time.perf_counter()
-  train_step = jit_train_step(run.family, config, run.mesh, shardings, example)
-  train_step = train_step.lower(state, example, train_rng).compile()
-  if run.is_main:
-    logging.info('train step compiled in %.1fs', time.perf_counter() - t_compile)
-  eval_step = jax.jit(run.family.make_eval_step(config))
   progress = ProgressLine(total, step, enabled=run.is_main)
+  visualize = None
   last_host: dict = {}
   stopped_by = None
   t_start = time.perf_counter()
-  with PreemptionWatcher() as watcher:
-    pending = None
-    while step < total:
-      batch = shard_lib.global_batch(next(train_it), run.mesh)
-      state, metrics = train_step(state, batch, train_rng)
-      step += 1
-      if pending is not None:  # check the previous step while this one runs (no pipeline stall)
-        last_host = _check_finite(*pending, run)
-      pending = (step, metrics)
-      if _due(step, config.log_every, total):
-        last_host = _check_finite(step, metrics, run)
-        pending = None
-        writer.write_scalars(step, last_host, prefix='train/')
-        progress.update(step, last_host)
-      if _due(step, config.checkpoint_every, total):
-        if pending is not None:
+  try:
+    with PreemptionWatcher() as watcher:
+      pending = None
+      while step < total:
+        batch = shard_lib.global_batch(next(train_it), run.mesh)
+        state, metrics = train_step(state, batch, train_rng)
+        step += 1
+        if pending is not None:  # check the previous step while this one runs (no pipeline stall)
           last_host = _check_finite(*pending, run)
+        pending = (step, metrics)
+        if _due(step, config.log_every, total):
+          last_host = _check_finite(step, metrics, run)
           pending = None
-        run.checkpointer.save(step, state, train_it.get_state(), run.config_dict)
-      if _due(step, config.eval_every, total):
-        results = evaluate(run, state, eval_rng(config), eval_step)
-        writer.write_scalars(step, {k: v['value'] for k, v in results.items()}, prefix='eval/')
-        if run.is_main:
-          logging.info('eval at step %d: %s', step, ', '.join(f'{k} {v["value"]:.4f}' for k, v in results.items()))
-      if _due(step, config.sample_every, total):
-        write_images(run, state, batch, jax.random.fold_in(vis_rng, step), step)
-      if step < total and watcher.should_stop(step, run.checkpointer):
-        if pending is not None:
-          last_host = _check_finite(*pending, run)
-        stopped_by = watcher.signal_name
-        if run.checkpointer.latest_step() != step:
+          writer.write_scalars(step, last_host, prefix='train/')
+          progress.update(step, last_host)
+        # checkpoint_every=0: no periodic checkpoints, but the final step is always saved
+        if _due(step, config.checkpoint_every, total) or step == total:
+          if pending is not None:
+            last_host = _check_finite(*pending, run)
+            pending = None
           run.checkpointer.save(step, state, train_it.get_state(), run.config_dict)
-        break
-    if pending is not None:
-      last_host = _check_finite(*pending, run)
+        if eval_step is not None and _due(step, config.eval_every, total):
+          results = _evaluate_or_explain(run, state, eval_step, step)
+          writer.write_scalars(step, {k: v['value'] for k, v in results.items()}, prefix='eval/')
+          if run.is_main:
+            logging.info('eval at step %d: %s', step, ', '.join(f'{k} {v["value"]:.4f}' for k, v in results.items()))
+        if _due(step, config.sample_every, total) and run.info.kind == 'image' and hasattr(run.family, 'visualize'):
+          key = jax.random.fold_in(vis_rng, step)
+          if visualize is None:
+            visualize = _compile_checked(jax.jit(lambda s, b, r: run.family.visualize(s, b, r, config)),
+                                         (state, batch, key), 'the sample grid of config.sample',
+                                         'config.sample.num_visualize (or set config.sample_every=0)')
+          write_images(run, state, batch, key, step, visualize)
+        if step < total and watcher.should_stop(step, run.checkpointer):
+          if pending is not None:
+            last_host = _check_finite(*pending, run)
+          stopped_by = watcher.signal_name
+          if run.checkpointer.latest_step() != step:
+            run.checkpointer.save(step, state, train_it.get_state(), run.config_dict)
+          break
+      if pending is not None:
+        last_host = _check_finite(*pending, run)
+  finally:
+    writer.close()
   run.checkpointer.wait()
-  writer.close()
   elapsed = time.perf_counter() - t_start
   if run.is_main:
     if stopped_by:
@@ -286,26 +375,53 @@ def restore_for_inference(run: Run) -> Any:
   return state
 
 
+def _closing(fn):
+  """Runs ``fn(run)`` and then shuts the run's checkpointer down, on every path but a second Ctrl-C."""
+  def wrapped(config: Any, workdir: str, mode: str):
+    run = setup(config, workdir, mode)
+    try:
+      out = fn(run)
+    except KeyboardInterrupt:
+      raise
+    except BaseException:
+      run.close()
+      raise
+    run.close()
+    return out
+  return wrapped
+
+
 def run_eval(config: Any, workdir: str) -> dict:
   """Evaluates the latest checkpoint on the eval split; writes ``eval.json``."""
-  run = setup(config, workdir, 'eval')
+  return _closing(_run_eval)(config, workdir, 'eval')
+
+
+def _run_eval(run: Run) -> dict:
+  config = run.config
   state = restore_for_inference(run)
   step = int(jax.device_get(state.step))
   settings = config_eval.eval_settings(config)
   results = {}
   if 'nll' in settings['metrics']:
-    results.update(evaluate(run, state, eval_rng(config)))
+    eval_step = _compile_checked(jax.jit(run.family.make_eval_step(config)), (state, _eval_example(run),
+                                 eval_rng(config)), f'the eval step at config.eval_batch_size={eval_batch_size(config)}',
+                                 'config.eval_batch_size')
+    results.update(evaluate(run, state, eval_rng(config), eval_step))
   report = {'checkpoint_step': step, 'dataset': run.info.name,
             'split': config.dataset.get('eval_split', 'test'), 'metrics': results}
   if config_eval.sample_metrics(config):
     n = settings['sample_batch_size']
+    what, lower = f'sampling at config.eval.sample_batch_size={n}', 'config.eval.sample_batch_size'
+    key = sample_quality_rng(config)
     if settings['conditional']:
-      sample = jax.jit(lambda s, r, y: run.family.sample(s, r, n, config, labels=y))
-      sample_fn = lambda r, num, y: shard_lib.to_host(sample(state, r, y))  # noqa: E731
+      labels = jax.numpy.zeros((n,), jax.numpy.int32)
+      sample = _compile_checked(jax.jit(lambda s, r, y: run.family.sample(s, r, n, config, labels=y)),
+                                (state, key, labels), what, lower)
+      sample_fn = lambda r, num, y: shard_lib.to_host(sample(state, r, jax.numpy.asarray(y, jax.numpy.int32)))  # noqa: E731
     else:
-      sample = jax.jit(lambda s, r: run.family.sample(s, r, n, config))
+      sample = _compile_checked(jax.jit(lambda s, r: run.family.sample(s, r, n, config)), (state, key), what, lower)
       sample_fn = lambda r, num: shard_lib.to_host(sample(state, r))  # noqa: E731
-    quality = config_eval.evaluate_sample_quality(config, sample_fn, sample_quality_rng(config))
+    quality = config_eval.evaluate_sample_quality(config, sample_fn, key)
     report['feature_net'] = quality.pop('feature_net', None)
     report['feature_net_digest'] = quality.pop('feature_net_digest', None)
     results.update(quality)
@@ -320,12 +436,17 @@ def run_eval(config: Any, workdir: str) -> dict:
 def run_sample(config: Any, workdir: str) -> str:
   """Draws ``config.sample.num`` samples from the latest checkpoint; writes them with the family's
   ``save_samples`` hook, else a PNG grid (images) or .npy."""
-  run = setup(config, workdir, 'sample')
+  return _closing(_run_sample)(config, workdir, 'sample')
+
+
+def _run_sample(run: Run) -> str:
+  config = run.config
   state = restore_for_inference(run)
   step = int(jax.device_get(state.step))
   num = int(config.get('sample', {}).get('num', 64))
   rng = jax.random.fold_in(jax.random.key(config.seed), 10_000_019)
-  sample_fn = jax.jit(lambda s, r: run.family.sample(s, r, num, config))
+  sample_fn = _compile_checked(jax.jit(lambda s, r: run.family.sample(s, r, num, config)), (state, rng),
+                               f'drawing config.sample.num={num} samples at once', 'config.sample.num')
   samples = shard_lib.to_host(sample_fn(state, rng))
   if not run.is_main:
     return ''

@@ -124,6 +124,38 @@ def test_non_finite_loss_stops_with_step_and_keeps_checkpoint(tmp_path):
   msg = str(e.value)
   bad_step = int(msg.split('at step ')[1].split(';')[0])
   assert all(s < bad_step for s in steps)
+  assert 'Lower config.optim.lr (it is 1e+30), set config.optim.grad_clip (e.g. 1.0)' in msg  # what the config has
+
+
+def test_eval_failure_says_the_checkpoint_is_intact(tmp_path, monkeypatch):
+  from gen_jax.core.errors import RunError
+
+  def broken(*args, **kwargs):
+    raise RuntimeError('the eval broke')
+
+  monkeypatch.setattr(train, 'evaluate', broken)
+  w = str(tmp_path / 'w')
+  c = tiny(num_train_steps=4, checkpoint_every=4, eval_every=4, sample_every=0)
+  with pytest.raises(RunError, match=r'evaluation at step 4 failed \(RuntimeError: the eval broke\); the '
+                                     r'checkpoint at step 4 in .* is intact'):
+    train.train_and_evaluate(c, w)
+  assert sorted(os.listdir(os.path.join(w, 'checkpoints'))) == ['4']  # committed, nothing half-written
+
+
+def test_a_step_that_cannot_fit_in_memory_is_refused_before_it_runs(tmp_path, monkeypatch):
+  from gen_jax.core import memory
+  monkeypatch.setattr(memory, 'host_available_bytes', lambda: 10_000)  # 10 kB of "free RAM"
+  w = str(tmp_path / 'w')
+  with pytest.raises(ConfigError, match=r'the train step at config.batch_size=16 needs about .* but only '
+                                        r'10 KiB is host RAM available; lower config.batch_size'):
+    train.train_and_evaluate(tiny(num_train_steps=4), w)
+  assert not os.path.exists(os.path.join(w, 'metrics.jsonl'))
+
+
+def test_checkpoint_every_0_still_saves_the_final_step(tmp_path):
+  w = str(tmp_path / 'w')
+  train.train_and_evaluate(tiny(num_train_steps=3, checkpoint_every=0, eval_every=0, sample_every=0), w)
+  assert sorted(os.listdir(os.path.join(w, 'checkpoints'))) == ['3']
 
 
 @pytest.mark.parametrize('override,expect', [
@@ -157,13 +189,3 @@ def test_workdir_messages(tmp_path):
   os.makedirs(tmp_path / 'empty')
   with pytest.raises(CheckpointError, match='no checkpoint'):
     train.setup(tiny(), str(tmp_path / 'empty'), 'sample')
-
-
-def test_launcher_errors_before_compiling(tmp_path):
-  r = helpers.run_launcher('--config=experiments/autoencoders/nope.py', f'--workdir={tmp_path}/w')
-  assert r.returncode == 2 and 'experiments/autoencoders/vae_mnist5k.py' in r.stderr and 'not found' in r.stderr
-  r = helpers.run_launcher(f'--config={VAE}:huge', f'--workdir={tmp_path}/w')
-  assert r.returncode == 2 and "'huge'" in r.stderr and 'tiny' in r.stderr, r.stderr
-  r = helpers.run_launcher(f'--config={VAE}:tiny', f'--workdir={tmp_path}/w', '--config.batch_size=12', devices=8)
-  assert r.returncode == 2 and 'not divisible by the 8 devices' in r.stderr, r.stderr
-  assert 'compiled' not in r.stderr

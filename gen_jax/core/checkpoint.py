@@ -62,9 +62,13 @@ class Checkpointer:
 
   def __init__(self, workdir: str, max_to_keep: int = 3, async_save: bool = True):
     self.directory = epath.Path(workdir) / 'checkpoints'
+    if jax.process_index() == 0:
+      remove_partial_checkpoints(str(self.directory))
+    # Partial saves are removed above, synchronously: orbax's own clean-up runs in a background thread
+    # that nothing waits for, and an error exit right after start-up then ends in its traceback.
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save,
-        cleanup_tmp_directories=True)
+        cleanup_tmp_directories=False)
     self.manager = ocp.CheckpointManager(self.directory, options=options,
                                          item_names=('state', 'data', 'config'))
 
@@ -131,6 +135,19 @@ class Checkpointer:
 
   def close(self) -> None:
     self.manager.close()
+
+
+def remove_partial_checkpoints(directory: str) -> list[str]:
+  """Deletes the directories an interrupted save left half-written (orbax's ``*.orbax-checkpoint-tmp*``)
+  in a checkpoint directory; returns their names. A complete checkpoint is never touched."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  removed = []
+  for d in sorted(glob.glob(os.path.join(directory, '*.orbax-checkpoint-tmp*'))):
+    shutil.rmtree(d, ignore_errors=True)
+    removed.append(os.path.basename(d))
+  return removed
 
 
 def abstract_like(state: Any, shardings: Any) -> Any:

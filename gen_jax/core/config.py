@@ -1,5 +1,6 @@
 """Validation of the config entries every experiment shares (DESIGN.md section 4)."""
 import json
+import os
 from typing import Any
 
 from gen_jax.core import checks
@@ -18,8 +19,12 @@ def validate_common(config: Any) -> None:
                       f'{", ".join(REQUIRED_FIELDS)} (see experiments/autoencoders/vae_mnist5k.py).')
   for name in ('batch_size', 'num_train_steps'):
     checks.integer(config[name], name, 1)
-  for name in ('log_every', 'eval_every', 'checkpoint_every', 'sample_every'):
+  for name in ('log_every', 'eval_every', 'sample_every'):
     checks.integer(config[name], name, 0, hint='0 disables it')
+  checks.integer(config['checkpoint_every'], 'checkpoint_every', 0,
+                 hint='0: no periodic checkpoints; the final step is always saved')
+  checks.integer(config.get('keep_checkpoints', 3), 'keep_checkpoints', 1,
+                 hint='the newest checkpoints kept; a run always keeps its last one')
   if 'name' not in config.dataset or not config.dataset.name:
     raise ConfigError('config.dataset.name is empty; name an embedded dataset (e.g. mnist5k) or a tfds one.')
   if 'name' not in config.model or not config.model.name:
@@ -114,18 +119,26 @@ def base_config():
   return c
 
 
+def load_module(path: str):
+  """Imports a Python file (an experiment config or a script) as a module, without running ``__main__``."""
+  import importlib.util
+  name = 'gen_jax_experiment_' + ''.join(c if c.isalnum() else '_' for c in os.path.abspath(path))
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
 def load_experiment(path: str, arg: str | None = None):
   """``get_config(arg)`` of an experiment file (e.g. 'experiments/autoencoders/vae_mnist5k.py').
 
   Relative paths are tried from the current directory, then from the repository root.
   """
-  import importlib.util
-  import os
   root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   full = path if os.path.isfile(path) else os.path.join(root, path)
   if not os.path.isfile(full):
     raise ConfigError(f'experiment config {path!r} not found (looked in {os.getcwd()} and {root}).')
-  spec = importlib.util.spec_from_file_location('gen_jax_experiment_config', full)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  module = load_module(full)
+  if not hasattr(module, 'get_config'):
+    raise ConfigError(f'{path} is not an experiment config: it has no get_config(arg) (study_*.py files are scripts).')
   return module.get_config(arg)

@@ -11,3 +11,7 @@ class CheckpointError(RuntimeError):
 
 class NonFiniteLossError(FloatingPointError):
   """The training loss became NaN or infinite."""
+
+
+class RunError(RuntimeError):
+  """A run failed after some of its work was saved; the message says what is kept."""

@@ -21,18 +21,28 @@ def _scalar(v: Any) -> float | int:
 
 
 class MetricWriter:
-  """Writes ``metrics.jsonl`` (one object per logged step, with ``step``) and TensorBoard events."""
+  """Writes ``metrics.jsonl`` (one object per logged step, with ``step``) and TensorBoard events.
 
-  def __init__(self, workdir: str, enabled: bool = True, filename: str = 'metrics.jsonl'):
+  ``resume_step``: the step a run resumes from. Rows of later steps (written by a run that was
+  killed before it could save them) are dropped from ``metrics.jsonl``, and TensorBoard is told to
+  purge its events from ``resume_step + 1`` on, so no step appears twice in the record.
+  """
+
+  def __init__(self, workdir: str, enabled: bool = True, filename: str = 'metrics.jsonl',
+               resume_step: int | None = None):
     self.enabled = enabled
     self._tb = None
     self._file = None
     if enabled:
       os.makedirs(workdir, exist_ok=True)
-      self._file = open(os.path.join(workdir, filename), 'a', encoding='utf-8')
+      path = os.path.join(workdir, filename)
+      if resume_step is not None and os.path.isfile(path):
+        truncate_after(path, resume_step)
+      self._file = open(path, 'a', encoding='utf-8')
       try:
         from tensorboardX import SummaryWriter
-        self._tb = SummaryWriter(os.path.join(workdir, 'tb'))
+        purge = None if not resume_step else resume_step + 1
+        self._tb = SummaryWriter(os.path.join(workdir, 'tb'), purge_step=purge)
       except ImportError:  # pragma: no cover - tensorboardX is a dependency; stay usable without it.
         self._tb = None
 
@@ -56,6 +66,26 @@ class MetricWriter:
     if self._tb is not None:
       self._tb.close()
       self._tb = None
+
+
+def truncate_after(path: str, step: int) -> int:
+  """Rewrites a metrics file without the rows of steps after ``step`` (atomically); returns how many went."""
+  with open(path, encoding='utf-8') as f:
+    lines = [line for line in f if line.strip()]
+  keep = []
+  for line in lines:
+    try:
+      row_step = json.loads(line).get('step', 0)
+    except json.JSONDecodeError:  # a line cut short by a kill: not part of the record
+      continue
+    if row_step <= step:
+      keep.append(line if line.endswith('\n') else line + '\n')
+  if len(keep) != len(lines):
+    tmp = path + '.tmp'
+    with open(tmp, 'w', encoding='utf-8') as f:
+      f.writelines(keep)
+    os.replace(tmp, path)
+  return len(lines) - len(keep)
 
 
 def read_jsonl(path: str) -> list[dict]:

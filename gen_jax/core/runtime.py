@@ -61,10 +61,21 @@ def check_workdir(workdir: str, must_exist: bool = False) -> str:
   return path
 
 
+_HARD_INTERRUPT = None
+
+
+def set_hard_interrupt(callback) -> None:
+  """What a second Ctrl-C does in the train loop: ``callback()`` (the launcher's: clean up and exit at
+  once, without unwinding through a checkpoint save in flight); None (the default, for library use)
+  raises KeyboardInterrupt."""
+  global _HARD_INTERRUPT
+  _HARD_INTERRUPT = callback
+
+
 class PreemptionWatcher:
   """Turns SIGTERM (and a first Ctrl-C) into a flag the train loop polls between steps.
 
-  A second Ctrl-C interrupts at once. In a multi-process job every process must agree
+  A second Ctrl-C interrupts at once (``set_hard_interrupt``). In a multi-process job every process must agree
   on when to stop, because saving a checkpoint is collective: ``should_stop`` combines
   the local flag of all processes (one tiny all-gather) with JAX's preemption service.
   """
@@ -87,6 +98,8 @@ class PreemptionWatcher:
 
   def _handle(self, signum, frame):
     if signum == signal.SIGINT and self._flag.is_set():
+      if _HARD_INTERRUPT is not None:
+        _HARD_INTERRUPT()
       raise KeyboardInterrupt
     self._signum = signum
     self._flag.set()
