@@ -1,18 +1,12 @@
-"""experiments/benchmark.py measures what it says (no timing is asserted: only that the figures exist and
-that FLOP counting follows the family hooks)."""
+"""gen_jax.benchmarking (behind experiments/benchmark.py and scaling.py) measures what it says: no timing is
+asserted, only that the figures exist and that FLOP counting follows the family hooks."""
 import math
 
-import pytest
-
+from gen_jax import benchmarking as bench
 from tests import helpers
 
 
-@pytest.fixture(scope='module')
-def bench():
-  return helpers.load_script('experiments/benchmark.py')  # defines absl flags: load once
-
-
-def test_train_step_and_sampler_figures(bench):
+def test_train_step_and_sampler_figures():
   config = helpers.load_config('experiments/autoencoders/vae_mnist5k.py', 'tiny,mlp')
   r = bench.benchmark_train_step(config, steps=2, sample_batch=4)
   assert r['loss_finite'] and r['steps_per_s'] > 0 and r['compile_s'] > 0
@@ -21,7 +15,7 @@ def test_train_step_and_sampler_figures(bench):
   assert r['sample']['flops_per_call'] > 0 and r['sample']['samples_per_s'] > 0  # loop-free: the whole call
 
 
-def test_looping_sampler_flops_are_one_call_times_the_calls(bench):
+def test_looping_sampler_flops_are_one_call_times_the_calls():
   import jax
   from gen_jax.families import diffusion
   config = helpers.load_config('experiments/diffusion/ddpm_toy2d.py', 'tiny')
