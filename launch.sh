@@ -38,6 +38,10 @@ fi
 
 export PYTHONUNBUFFERED=1
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+# The XLA:CPU flags measured to help (gen_jax/core/xla_flags.py; your own XLA_FLAGS win, GEN_JAX_XLA_DEFAULTS=0
+# turns them off), set here once for every mode: training, tests, benchmarks and study scripts alike.
+{ IFS= read -r XLA_FLAGS; IFS= read -r GEN_JAX_XLA_NOTE; } < <("$py" -m gen_jax.core.xla_flags)
+export XLA_FLAGS GEN_JAX_XLA_NOTE  # the launcher and the benchmark log the note once; a user error stays one line
 case "${1:-}" in
   test)
     shift

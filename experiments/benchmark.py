@@ -22,6 +22,7 @@ appended to ``--out``) with the date, JAX version and device.
 """
 import datetime
 import json
+import os
 
 from absl import app, flags
 
@@ -58,6 +59,8 @@ def _mib(b) -> str:
 
 def main(argv):
   del argv
+  from gen_jax.core import xla_flags
+  flags_note = xla_flags.note()  # before JAX starts its backend
   import jax
   from absl import logging
   logging.set_verbosity(logging.WARNING)  # library INFO lines (tfds, orbax) would break up the table
@@ -66,7 +69,10 @@ def main(argv):
   specs = config_specs(_CONFIGS.value) or default_specs()
   env = {'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
          'jax': jax.__version__, 'backend': backend, 'device': devices[0].device_kind, 'num_devices': len(devices)}
+  env['xla_flags'] = os.environ.get('XLA_FLAGS', '')
   print(f'JAX {jax.__version__} on {backend}: {len(devices)} x {devices[0].device_kind}')
+  if flags_note:
+    print(flags_note)
   peaks = {}
 
   def peak(dtype):

@@ -246,6 +246,10 @@ def main(argv: list[str]) -> None:
   from gen_jax.core import runtime  # pylint: disable=g-import-not-at-top
   runtime.set_hard_interrupt(lambda: _exit_at_once(workdir))
   try:
+    from gen_jax.core import xla_flags
+    message = xla_flags.note()  # before any backend starts (launch.sh has usually applied them already)
+    if message:
+      logging.info(message)
     from gen_jax.core.runtime import enable_compilation_cache, maybe_initialize_distributed
     maybe_initialize_distributed()
     enable_compilation_cache()
