@@ -14,7 +14,9 @@
 Batches are dicts of numpy arrays with the LOCAL batch size ``batch_size // process_count``:
 images ``'image'`` float32 [L, H, W, C], points ``'x'`` float32 [L, 2], and ``'label'`` int32 [L]
 when the dataset has labels; eval batches add ``'mask'`` float32 [L]. Ordering, sharding and
-resumption are described in ``batches.py``.
+resumption are described in ``batches.py``. Text datasets (``pydocs``) yield fixed-length token windows
+``'tokens'`` int32 [L, seq_len + 1] instead (eval batches add ``'target_mask'``); their fields and
+ordering are described in ``text.py``.
 """
 import dataclasses
 import numbers
@@ -26,9 +28,10 @@ import numpy as np
 
 from gen_jax.data import builders
 from gen_jax.data import sources
+from gen_jax.data import text
 from gen_jax.data.batches import EvalBatches, TrainBatches
 from gen_jax.data.errors import DatasetError
-from gen_jax.data.preprocess import Preprocessing, element_spec, parse_preprocessing
+from gen_jax.data.preprocess import element_spec, parse_preprocessing
 
 EMBEDDED = builders.EMBEDDED
 _STATE_VERSION = 1
@@ -38,11 +41,12 @@ _STATE_VERSION = 1
 class DatasetInfo:
   """What a dataset yields, for building models before any batch is read."""
   name: str
-  kind: str              # 'image' | 'points'
+  kind: str              # 'image' | 'points' | 'text'
   element_spec: dict     # key -> (shape tuple, np.dtype) of ONE preprocessed example (no 'mask')
-  num_train: int         # examples in config.dataset.train_split
-  num_eval: int          # examples in config.dataset.eval_split
+  num_train: int         # examples in config.dataset.train_split (text: windows per epoch)
+  num_eval: int          # examples in config.dataset.eval_split (text: eval windows)
   num_classes: int | None
+  vocab_size: int | None = None  # text: the tokenizer's vocabulary
 
 
 def _split(dataset_config: Any, field: str, default: str) -> str:
@@ -52,14 +56,14 @@ def _split(dataset_config: Any, field: str, default: str) -> str:
   return split
 
 
-def _open(dataset_config: Any) -> tuple[sources.Dataset, Preprocessing]:
-  ds = sources.open_dataset(dataset_config)
-  return ds, parse_preprocessing(dataset_config, ds.kind, ds.name)
-
-
 def get_dataset_info(dataset_config: Any) -> DatasetInfo:
   """Validates ``config.dataset`` (preparing an embedded dataset if needed) and describes it."""
-  ds, pp = _open(dataset_config)
+  ds = sources.open_dataset(dataset_config)
+  if ds.kind == 'text':
+    fields = text.dataset_fields(ds, dataset_config, _split(dataset_config, 'train_split', 'train'),
+                                 _split(dataset_config, 'eval_split', 'test'))
+    return DatasetInfo(name=ds.name, kind=ds.kind, num_classes=None, **fields)
+  pp = parse_preprocessing(dataset_config, ds.kind, ds.name)
   train = sources.split_source(ds, _split(dataset_config, 'train_split', 'train'))
   evals = sources.split_source(ds, _split(dataset_config, 'eval_split', 'test'))
   return DatasetInfo(name=ds.name, kind=ds.kind, element_spec=element_spec(pp, ds.raw_shape, ds.has_label),
@@ -124,15 +128,21 @@ class TrainIterator(Iterator[dict]):
     self._seed = _seed(config)
     self._prefetch = _int_option(dataset_config, 'prefetch', 2)
     self._num_workers = _int_option(dataset_config, 'num_workers', 0)
-    ds, pp = _open(dataset_config)
     self._split = _split(dataset_config, 'train_split', 'train')
-    source = sources.split_source(ds, self._split)
-    self.element_spec = element_spec(pp, ds.raw_shape, ds.has_label)
-    self._batches = TrainBatches(source, pp, self._seed, self._batch_size, self.local_batch_size, process_index)
+    ds = sources.open_dataset(dataset_config)
+    if ds.kind == 'text':
+      self.element_spec, self._batches, preprocessing, num_examples = text.train_stream(
+          ds, dataset_config, self._split, self._seed, self._batch_size, self.local_batch_size, process_index)
+    else:
+      pp = parse_preprocessing(dataset_config, ds.kind, ds.name)
+      source = sources.split_source(ds, self._split)
+      self.element_spec = element_spec(pp, ds.raw_shape, ds.has_label)
+      self._batches = TrainBatches(source, pp, self._seed, self._batch_size, self.local_batch_size, process_index)
+      preprocessing = pp.describe()  # crop/resize enter the fingerprint only when set
+      num_examples = len(source)
     self._fingerprint = {
         'version': _STATE_VERSION, 'dataset': ds.name, 'split': self._split, 'seed': self._seed,
-        'global_batch_size': self._batch_size, 'num_examples': len(source),
-        'preprocessing': f'scale={pp.scale},binarize={pp.binarize},dequantize={pp.dequantize}'}
+        'global_batch_size': self._batch_size, 'num_examples': num_examples, 'preprocessing': preprocessing}
     self._stop = (sys.maxsize - self._batch_size) // self._batch_size
     self._step = 0
     self._it = None
@@ -221,8 +231,12 @@ def make_eval_iterator(config: Any, process_index: int = 0, process_count: int =
   """
   dataset_config = config.dataset
   batch, local = _local_batch(config, process_index, process_count)
-  ds, pp = _open(dataset_config)
   split = split or _split(dataset_config, 'eval_split', 'test')
+  ds = sources.open_dataset(dataset_config)
+  if ds.kind == 'text':
+    batches = text.eval_batches(ds, dataset_config, split, batch, local, process_index)
+    return EvalIterator(batches, _int_option(dataset_config, 'prefetch', 2))
+  pp = parse_preprocessing(dataset_config, ds.kind, ds.name)
   source = sources.split_source(ds, split)
   spec = element_spec(pp, ds.raw_shape, ds.has_label)
   batches = EvalBatches(source, pp, spec, batch, local, process_index)

@@ -28,8 +28,8 @@ _RANDOM_ACCESS_FORMATS = ('array_record', 'parquet')
 class Dataset:
   """A resolved dataset: what it holds and the prepared tfds builder to read it from."""
   name: str
-  kind: str                      # 'image' | 'points'
-  raw_key: str                   # 'image' (uint8 pixels) | 'x' (float32 points)
+  kind: str                      # 'image' | 'points' | 'text'
+  raw_key: str                   # 'image' (uint8 pixels) | 'x' (float32 points) | 'text' (documents)
   raw_shape: tuple[int, ...]     # of one example, e.g. (28, 28, 1), (2,) or (64,)
   has_label: bool
   num_classes: int | None
@@ -110,6 +110,8 @@ def _open_embedded(name: str, data_dir: str) -> Dataset:
                        'config.dataset.data_dir (or $TFDS_DATA_DIR) to a writable directory.') from e
   if name.startswith('toy2d/'):
     return Dataset(name, 'points', 'x', (2,), True, toy2d.NUM_CLASSES[name.split('/')[1]], True, builder)
+  if name == 'pydocs':  # documents (strings), tokenized into windows by gen_jax/data/text.py
+    return Dataset(name, 'text', 'text', (), False, None, True, builder)
   if name == 'signals1d':  # 1-D signals are 'points' too: float32 vectors, no image preprocessing
     return Dataset(name, 'points', 'x', (signals1d.LENGTH,), True, signals1d.NUM_CLASSES, True, builder)
   return Dataset(name, 'image', 'image', tuple(builder.info.features['image'].shape), True, 10, True, builder)

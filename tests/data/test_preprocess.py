@@ -77,3 +77,30 @@ def test_invalid_options(fields, kind, match):
 def test_defaults():
   assert pp('image').scale == '01' and pp('points').scale == 'none' and pp('points', scale='').scale == 'none'
   assert pp('image').binarize == 'none' and pp('image').dequantize == 'none'
+
+
+def test_center_crop_and_resize():
+  """celeb_a-style 218x178 images to 64x64: the central square, then an antialiased bicubic resize
+  (against PIL on the same crop); the fingerprint string and element spec follow; bad sizes refused."""
+  from PIL import Image
+  from gen_jax.data.preprocess import element_spec
+  rng = np.random.default_rng(0)
+  faces = rng.integers(0, 256, size=(3, 218, 178, 3), dtype=np.uint8)
+  p = pp(center_crop=140, resize=64, scale='-11')
+  x = preprocess_images(faces, np.arange(3), KEY, p)
+  assert x.shape == (3, 64, 64, 3) and x.dtype == np.float32
+  crop = faces[1, 39:179, 19:159]
+  want = np.asarray(Image.fromarray(crop).resize((64, 64), Image.Resampling.BICUBIC)).astype(np.float32)
+  np.testing.assert_allclose(x[1], want / 127.5 - 1, atol=1e-6)
+  assert p.describe() == 'scale=-11,binarize=none,dequantize=none,center_crop=140,resize=64'
+  assert pp().describe() == 'scale=01,binarize=none,dequantize=none'       # unchanged without the options
+  assert element_spec(p, (218, 178, 3), True)['image'][0] == (64, 64, 3)
+  assert element_spec(pp(center_crop=178), (218, 178, 3), False)['image'][0] == (178, 178, 3)
+  grey = preprocess_images(PIXELS[:2], ROWS[:2], KEY, pp(resize=8))      # one channel, no crop
+  assert grey.shape == (2, 8, 8, 1)
+  with pytest.raises(DatasetError, match='center_crop=300 is larger than the'):
+    element_spec(pp(center_crop=300), (218, 178, 3), False)
+  with pytest.raises(DatasetError, match=r'config.dataset.resize=-1 must be an integer >= 0'):
+    pp(resize=-1)
+  with pytest.raises(DatasetError, match='resizes images'):
+    pp('points', scale='none', resize=8)

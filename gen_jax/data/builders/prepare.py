@@ -19,11 +19,11 @@ from typing import Iterator
 from absl import logging
 import tensorflow_datasets as tfds
 
-from gen_jax.data.builders import digits, mnist5k, signals1d, toy2d
+from gen_jax.data.builders import digits, mnist5k, pydocs, signals1d, toy2d
 
-EMBEDDED = ('digits', 'mnist5k') + tuple(f'toy2d/{n}' for n in toy2d.NAMES) + ('signals1d',)
+EMBEDDED = ('digits', 'mnist5k') + tuple(f'toy2d/{n}' for n in toy2d.NAMES) + ('signals1d', 'pydocs')
 _BUILDERS = {'digits': digits.Digits, 'mnist5k': mnist5k.Mnist5k, 'toy2d': toy2d.Toy2d,
-             'signals1d': signals1d.Signals1d}
+             'signals1d': signals1d.Signals1d, 'pydocs': pydocs.Pydocs}
 
 
 def resolve_data_dir(data_dir: str | None = None) -> str:
