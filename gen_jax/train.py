@@ -213,6 +213,8 @@ def evaluate(run: Run, state: Any, rng: jax.Array, eval_step=None, split: str | 
   for k in sums:
     mean, stderr = mean_with_stderr_from_sums(sums[k], sqs[k], count)
     results[k] = {'value': mean, 'stderr': stderr, 'num_samples': int(count)}
+  if hasattr(run.family, 'summarize_eval'):  # metrics of the whole split, e.g. a corpus's exact bits/char
+    results.update(run.family.summarize_eval(results, cfg))
   return results
 
 
@@ -361,7 +363,8 @@ def _train(run: Run) -> dict:
             f'Run the same command again to resume.', flush=True)
     else:
       print(f'Finished {total} steps in {format_seconds(elapsed)}. Outputs in {run.workdir}: metrics.jsonl, '
-            f'tb/ (tensorboard --logdir {run.workdir}), checkpoints/, images/.\n'
+            f'tb/ (tensorboard --logdir {run.workdir}), checkpoints/'
+            f'{", images/" if os.path.isdir(os.path.join(run.workdir, "images")) else ""}.\n'
             f'Evaluate with --mode=eval (writes eval.json) or draw samples with --mode=sample, giving the same '
             f'--config and --workdir.', flush=True)
   return {'step': step, 'stopped': bool(stopped_by), **last_host}

@@ -30,6 +30,12 @@ and optionally::
   describe_nonfinite(metrics, config) -> str
       One sentence added to the loop's message when the loss becomes NaN/inf, from the step's host
       metrics (e.g. the layer where a flow's activations first overflowed).
+  summarize_eval(results, config) -> {name: {'value', 'stderr', 'num_samples'}}
+      Metrics of the whole eval split derived from the loop's per-example means (``results``, same
+      shape), added to them, e.g. a corpus's exact bits/char as a ratio of two means.
+
+and the constant ``DEFAULT_EXPERIMENT`` (its headline experiment file, what ``./launch.sh bench`` measures
+by default).
 
 The loop (``gen_jax/train.py``), the evaluation (``gen_jax/eval``), the studies (``gen_jax/studies.py``)
 and the benchmark use only these names: none of them names a family. ``docs/adding_a_family.md`` is
@@ -40,9 +46,9 @@ from types import ModuleType
 
 from gen_jax.core.errors import ConfigError
 
-FAMILIES = ('autoencoders', 'diffusion')
+FAMILIES = ('autoencoders', 'diffusion', 'transformers')
 REQUIRED = ('init', 'make_train_step', 'make_eval_step', 'sample', 'validate_config')
-OPTIONAL = ('visualize', 'sampler_cost', 'save_samples', 'describe_nonfinite')
+OPTIONAL = ('visualize', 'sampler_cost', 'save_samples', 'describe_nonfinite', 'summarize_eval')
 
 
 def get_family(name: str) -> ModuleType:
