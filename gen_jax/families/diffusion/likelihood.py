@@ -7,7 +7,6 @@
   ``log p_0(x) = log p_1(x(1)) + int_0^1 div f~(x(t), t) dt``, solved with diffrax; the divergence by
   the Hutchinson estimator (Rademacher or Gaussian probes) or exactly (D JVPs; small D only).
 """
-import math
 from typing import Callable
 
 import diffrax
@@ -17,9 +16,9 @@ import jax.numpy as jnp
 from gen_jax.families.diffusion import losses
 from gen_jax.families.diffusion.schedules import DiscreteSchedule, q_sample
 from gen_jax.families.diffusion.sde import SDE, ScoreFn
-
-ESTIMATORS = ('rademacher', 'gaussian', 'exact')
-ODE_SOLVERS = ('tsit5', 'dopri5', 'heun', 'euler')
+# the divergence estimators and solvers are shared with the flow family's FFJORD (gen_jax/nn/cnf.py)
+from gen_jax.nn.cnf import ESTIMATORS, ODE_SOLVERS, make_solver, trace_probe  # noqa: F401 (re-exported)
+from gen_jax.nn.cnf import divergence as _divergence
 
 
 def vlb_terms(s: DiscreteSchedule, model_fn: Callable[[jax.Array, jax.Array], jax.Array], x0: jax.Array,
@@ -54,30 +53,6 @@ def vlb_terms(s: DiscreteSchedule, model_fn: Callable[[jax.Array, jax.Array], ja
   return {'total': prior + diff + dec, 'prior': prior, 'decoder': dec, 'diffusion': diff}
 
 
-def _divergence(fn: Callable[[jax.Array], jax.Array], x: jax.Array, probe: jax.Array | None):
-  """(fn(x), per-example divergence [B]); Hutchinson ``probe^T J probe`` or exact when probe is None.
-
-  ``fn`` must act on each example independently (its Jacobian is block-diagonal over the batch)."""
-  b = x.shape[0]
-  if probe is not None:
-    y, jv = jax.jvp(fn, (x,), (probe,))
-    return y, jnp.sum((jv * probe).reshape(b, -1), axis=-1)
-  y = fn(x)
-  d = math.prod(x.shape[1:])
-
-  def diag_entry(i):
-    e = jnp.broadcast_to(jax.nn.one_hot(i, d, dtype=x.dtype), (b, d)).reshape(x.shape)
-    _, jv = jax.jvp(fn, (x,), (e,))
-    return jnp.sum((jv * e).reshape(b, -1), axis=-1)
-
-  return y, jnp.sum(jax.lax.map(diag_entry, jnp.arange(d)), axis=0)
-
-
-def make_solver(name: str) -> diffrax.AbstractSolver:
-  """A diffrax solver by name (ODE_SOLVERS)."""
-  return {'tsit5': diffrax.Tsit5, 'dopri5': diffrax.Dopri5, 'heun': diffrax.Heun, 'euler': diffrax.Euler}[name]()
-
-
 def ode_nll(sde: SDE, score_fn: ScoreFn, x: jax.Array, rng: jax.Array, t_eps: float = 1e-5, rtol: float = 1e-5,
             atol: float = 1e-5, estimator: str = 'rademacher', solver: str = 'tsit5',
             num_steps: int = 0, max_steps: int = 4096) -> tuple[jax.Array, jax.Array]:
@@ -89,14 +64,7 @@ def ode_nll(sde: SDE, score_fn: ScoreFn, x: jax.Array, rng: jax.Array, t_eps: fl
   Adaptive steps (``rtol``, ``atol``) unless ``num_steps > 0`` (fixed steps, e.g. with 'euler').
   One probe per example for the Hutchinson estimators (unbiased; average several calls to reduce variance).
   """
-  if estimator == 'rademacher':
-    probe = jax.random.rademacher(rng, x.shape, jnp.float32)
-  elif estimator == 'gaussian':
-    probe = jax.random.normal(rng, x.shape, jnp.float32)
-  elif estimator == 'exact':
-    probe = None
-  else:
-    raise ValueError(f'unknown trace estimator {estimator!r}; allowed: {", ".join(ESTIMATORS)}.')
+  probe = trace_probe(rng, x.shape, estimator)
   b = x.shape[0]
 
   def vector_field(t, y, args):
