@@ -53,3 +53,14 @@ def test_variants_declared_and_conflicts_refused(path):
       with pytest.raises(ConfigError) as e:
         module.get_config(f'tiny,{b},{a}')
       assert f'{a} and {b}' in str(e.value) and 'exclude each other' in str(e.value)
+
+
+def test_every_family_has_the_contract_and_a_default_experiment():
+  """Each registered family exports the contract's functions and ``DEFAULT_EXPERIMENT``, an experiment file of
+  its own (what ``./launch.sh bench`` measures by default)."""
+  from gen_jax import families
+  files = helpers.experiment_files()
+  for name in families.FAMILIES:
+    family = families.get_family(name)        # TypeError if a REQUIRED function is missing
+    default = getattr(family, 'DEFAULT_EXPERIMENT', None)
+    assert default in files and default.startswith(f'experiments/{name}/'), (name, default)

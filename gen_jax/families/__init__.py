@@ -46,7 +46,7 @@ from types import ModuleType
 
 from gen_jax.core.errors import ConfigError
 
-FAMILIES = ('autoencoders', 'diffusion', 'flows', 'transformers')
+FAMILIES = ('autoencoders', 'diffusion', 'gans', 'flows', 'transformers')
 REQUIRED = ('init', 'make_train_step', 'make_eval_step', 'sample', 'validate_config')
 OPTIONAL = ('visualize', 'sampler_cost', 'save_samples', 'describe_nonfinite', 'summarize_eval')
 
