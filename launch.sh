@@ -40,7 +40,9 @@ export PYTHONUNBUFFERED=1
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 # The XLA:CPU flags measured to help (gen_jax/core/xla_flags.py; your own XLA_FLAGS win, GEN_JAX_XLA_DEFAULTS=0
 # turns them off), set here once for every mode: training, tests, benchmarks and study scripts alike.
-{ IFS= read -r XLA_FLAGS; IFS= read -r GEN_JAX_XLA_NOTE; } < <("$py" -m gen_jax.core.xla_flags)
+user_xla_flags="${XLA_FLAGS:-}"
+{ IFS= read -r XLA_FLAGS; IFS= read -r GEN_JAX_XLA_NOTE; } < <("$py" -m gen_jax.core.xla_flags) || true
+XLA_FLAGS="${XLA_FLAGS:-$user_xla_flags}"  # never lose the user's flags, even if the module could not run
 export XLA_FLAGS GEN_JAX_XLA_NOTE  # the launcher and the benchmark log the note once; a user error stays one line
 case "${1:-}" in
   test)
