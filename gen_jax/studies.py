@@ -100,7 +100,8 @@ def restore_model(config: Any, workdir: str) -> Any:
 
 def study_config(config: Any, tiny: bool, steps: int = 0) -> Any:
   """A study's copy of an experiment config: ``steps`` overrides the schedule; no intermediate
-  evals, sample grids or extra checkpoints (the study evaluates the final model itself)."""
+  evals or sample grids (the study evaluates the final model itself). Checkpoints keep the
+  experiment's period (one kept), so a long study run that is stopped resumes where it was."""
   c = config.copy_and_resolve_references()
   if steps:
     c.num_train_steps = int(steps)
@@ -111,7 +112,9 @@ def study_config(config: Any, tiny: bool, steps: int = 0) -> Any:
       c.model.gumbel_anneal_rate = math.log(c.model.gumbel_tau / c.model.gumbel_tau_min) / int(steps)
   c.eval_every = 0
   c.sample_every = 0
-  c.checkpoint_every = c.num_train_steps
+  c.checkpoint_every = c.num_train_steps if tiny else min(
+      int(c.get('checkpoint_every', 0) or c.num_train_steps), c.num_train_steps)
+  c.keep_checkpoints = 1
   c.log_every = max(1, c.num_train_steps // 4)
   c.async_checkpointing = False
   if tiny:
