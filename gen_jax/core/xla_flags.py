@@ -26,14 +26,12 @@ class DefaultFlag:
   name: str                        # without the leading dashes
   value: str
   jaxlib: tuple[str, ...]          # version prefixes it was measured on, e.g. ('0.10.',)
-  why: str                         # what it does and what it measured (one line)
 
 
 DEFAULTS: tuple[DefaultFlag, ...] = (
-    DefaultFlag(
-        'xla_backend_optimization_level', '2', ('0.10.',),
-        'LLVM -O2 instead of -O3 for XLA:CPU kernels: the same step time, 20-25% shorter compiles '
-        '(docs/benchmarks.md, "XLA:CPU flags").'),
+    # LLVM -O2 instead of -O3 for XLA:CPU kernels: the same step time, 21-25% shorter compiles
+    # (docs/benchmarks.md, "XLA:CPU flags", has the measurements and the flags that did not help).
+    DefaultFlag('xla_backend_optimization_level', '2', ('0.10.',)),
 )
 _ACCELERATOR_PLUGINS = ('jax-cuda', 'jax_cuda', 'jax-rocm', 'jax_rocm', 'libtpu')
 
