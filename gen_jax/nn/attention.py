@@ -31,6 +31,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gen_jax.nn import dropout as dropout_lib
+
 IMPLEMENTATIONS = ('reference', 'xla', 'cudnn')
 _NEG = -0.7 * float(jnp.finfo(jnp.float32).max)  # a finite -inf: rows with no visible key stay finite
 
@@ -146,7 +148,7 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Ar
   if dropping:
     if dropout_rng is None:
       raise ValueError('attention dropout needs a dropout_rng.')
-    keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, probs.shape)
+    keep = dropout_lib.bernoulli(dropout_rng, 1.0 - dropout_rate, probs.shape)  # = jax.random.bernoulli, fused
     probs = jnp.where(keep, probs / (1.0 - dropout_rate), 0.0)
   out = jnp.einsum('bhqk,bkhd->bqhd', probs.astype(v.dtype), v)
   return (out, weights) if return_weights else out

@@ -11,6 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gen_jax.nn.dropout import Dropout
 from gen_jax.nn.embeddings import LabelEmbedding, TimeEmbedding
 
 
@@ -24,7 +25,7 @@ class MLPBlock(nn.Module):
   def __call__(self, h: jax.Array, emb: jax.Array, train: bool) -> jax.Array:
     y = nn.LayerNorm(dtype=self.dtype)(h)
     y = nn.silu(nn.Dense(self.hidden, dtype=self.dtype)(y) + nn.Dense(self.hidden, dtype=self.dtype)(emb))
-    y = nn.Dropout(self.dropout, deterministic=not train)(y)
+    y = Dropout(self.dropout, deterministic=not train)(y)
     return h + nn.Dense(h.shape[-1], dtype=self.dtype, kernel_init=nn.initializers.zeros)(y)
 
 

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from gen_jax.nn.attention import MultiHeadAttention
+from gen_jax.nn.dropout import Dropout
 
 NORMS = ('pre', 'post')
 ACTIVATIONS = ('gelu', 'gelu_tanh', 'relu')
@@ -74,7 +75,7 @@ class MLP(nn.Module):
     h = dense(self.mlp_dim, kernel_init=nn.initializers.normal(self.init_stddev), name='fc')(x)
     h = activation(self.activation)(h)
     h = dense(width, kernel_init=nn.initializers.normal(self.out_init_stddev), name='proj')(h)
-    return nn.Dropout(self.dropout_rate)(h, deterministic=self.deterministic)
+    return Dropout(self.dropout_rate)(h, deterministic=self.deterministic)
 
 
 class TransformerBlock(nn.Module):
@@ -112,7 +113,7 @@ class TransformerBlock(nn.Module):
     if self.norm not in NORMS:
       raise ValueError(f'norm {self.norm!r}; allowed: {", ".join(NORMS)}.')
     ln = functools.partial(nn.LayerNorm, epsilon=self.layer_norm_eps, dtype=self.dtype, param_dtype=self.param_dtype)
-    drop = lambda h: nn.Dropout(self.dropout_rate)(h, deterministic=self.deterministic)  # noqa: E731
+    drop = lambda h: Dropout(self.dropout_rate)(h, deterministic=self.deterministic)  # noqa: E731
     attn = functools.partial(MultiHeadAttention, num_heads=self.num_heads, use_bias=self.use_bias,
                              dropout_rate=self.attention_dropout_rate, implementation=self.implementation,
                              init_stddev=self.init_stddev, out_init_stddev=self.out_init_stddev, dtype=self.dtype,

@@ -18,6 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gen_jax.nn.dropout import Dropout
 from gen_jax.nn.embeddings import LabelEmbedding, TimeEmbedding
 
 
@@ -43,7 +44,7 @@ class ResBlock(nn.Module):
     h = nn.Conv(self.out_channels, (3, 3), dtype=self.dtype)(nn.silu(h))
     h = h + nn.Dense(self.out_channels, dtype=self.dtype)(nn.silu(emb))[:, None, None, :]
     h = nn.GroupNorm(group_count(self.out_channels, self.num_groups), dtype=self.dtype)(h)
-    h = nn.Dropout(self.dropout, deterministic=not train)(nn.silu(h))
+    h = Dropout(self.dropout, deterministic=not train)(nn.silu(h))
     h = nn.Conv(self.out_channels, (3, 3), dtype=self.dtype, kernel_init=nn.initializers.zeros)(h)
     if c_in != self.out_channels:
       x = nn.Conv(self.out_channels, (1, 1), dtype=self.dtype)(x)

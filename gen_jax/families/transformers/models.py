@@ -22,6 +22,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gen_jax.nn.dropout import Dropout
 from gen_jax.nn.layers import compute_dtype
 from gen_jax.nn.transformer import Transformer, init_cache, sinusoidal_positions
 
@@ -77,7 +78,7 @@ class GPT(nn.Module):
                        name='wpe')(positions)
     elif self.positions == 'sinusoidal':
       x = x + sinusoidal_positions(positions, self.width).astype(self.dtype)
-    x = nn.Dropout(self.dropout_rate)(x, deterministic=not train)
+    x = Dropout(self.dropout_rate)(x, deterministic=not train)
     block = self.block + (('deterministic', not train), ('sow_weights', return_weights))
     x, cache = Transformer(self.num_layers, block, self.scan, self.remat, name='blocks')(
         x, cache, None, positions, None, None, cache_index)
@@ -126,7 +127,7 @@ class BERT(nn.Module):
       x = x + emb(self.type_vocab_size, self.width, name='wtt')(types)
     if self.embed_norm:
       x = ln(name='ln_embed')(x)
-    x = nn.Dropout(self.dropout_rate)(x, deterministic=not train)
+    x = Dropout(self.dropout_rate)(x, deterministic=not train)
     mask = None if valid is None else padding_mask(valid)
     block = self.block + (('deterministic', not train), ('sow_weights', return_weights))
     x, _ = Transformer(self.num_layers, block, self.scan, self.remat, name='blocks')(x, None, mask)
