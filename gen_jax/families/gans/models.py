@@ -19,6 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gen_jax.nn.conv_transpose import ConvTranspose
 from gen_jax.nn.normalization import minibatch_stddev
 
 MODELS = ('mlp', 'dcgan', 'stylegan', 'progan')
@@ -153,7 +154,8 @@ class DCGANGenerator(nn.Module):
 
   def _up(self, h: jax.Array, features: int, dtype: Any) -> jax.Array:
     if self.upsample == 'transpose':
-      return nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding='SAME', dtype=dtype)(h)
+      # = nn.ConvTranspose (same parameters and numbers), as a sub-pixel convolution: faster on XLA:CPU
+      return ConvTranspose(features, (4, 4), strides=(2, 2), padding='SAME', dtype=dtype)(h)
     h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
     return nn.Conv(features, (3, 3), dtype=dtype)(h)
 
