@@ -32,6 +32,9 @@ DEFAULTS: tuple[DefaultFlag, ...] = (
     # LLVM -O2 instead of -O3 for XLA:CPU kernels: the same step time, 21-25% shorter compiles
     # (docs/benchmarks.md, "XLA:CPU flags", has the measurements and the flags that did not help).
     DefaultFlag('xla_backend_optimization_level', '2', ('0.10.',)),
+    # Convolutions by XLA's own emitter instead of one YNNPACK call each: the conv VAE's train step 0.59x and
+    # the UNet's 0.60x the time, measured side by side on an otherwise idle machine (docs/benchmarks.md).
+    DefaultFlag('xla_cpu_experimental_ynn_fusion_type', '-individual_convolution', ('0.10.',)),
 )
 _ACCELERATOR_PLUGINS = ('jax-cuda', 'jax_cuda', 'jax-rocm', 'jax_rocm', 'libtpu')
 

@@ -7,24 +7,29 @@ from gen_jax.core import xla_flags
 
 FLAG = xla_flags.DEFAULTS[0]
 TESTED = FLAG.jaxlib[0] + '0'
+ALL = ' '.join(f'--{f.name}={f.value}' for f in xla_flags.DEFAULTS if TESTED.startswith(f.jaxlib))
 
 
 def test_set_on_a_measured_jaxlib_and_said_once():
   env = {'JAX_PLATFORMS': 'cpu'}
   message = xla_flags.apply(env, version=TESTED)
-  assert env['XLA_FLAGS'] == f'--{FLAG.name}={FLAG.value}'
-  assert FLAG.name in message and 'GEN_JAX_XLA_DEFAULTS=0' in message
+  assert env['XLA_FLAGS'] == ALL and FLAG.name in ALL
+  assert all(f.name in message for f in xla_flags.DEFAULTS) and 'GEN_JAX_XLA_DEFAULTS=0' in message
   assert xla_flags.apply(env, version=TESTED) is None            # already there: nothing added, nothing said
-  assert env['XLA_FLAGS'] == f'--{FLAG.name}={FLAG.value}'
+  assert env['XLA_FLAGS'] == ALL
 
 
 def test_user_flags_kept_and_win():
   env = {'XLA_FLAGS': '--xla_force_host_platform_device_count=8', 'JAX_PLATFORMS': 'cpu'}
   xla_flags.apply(env, version=TESTED)
   assert env['XLA_FLAGS'].startswith('--xla_force_host_platform_device_count=8 ') and FLAG.name in env['XLA_FLAGS']
-  mine = f'--{FLAG.name}=default'
+  mine = ' '.join(f'--{f.name}=mine' for f in xla_flags.DEFAULTS)
   env = {'XLA_FLAGS': mine, 'JAX_PLATFORMS': 'cpu'}
   assert xla_flags.apply(env, version=TESTED) is None and env['XLA_FLAGS'] == mine
+  env = {'XLA_FLAGS': f'--{FLAG.name}=mine', 'JAX_PLATFORMS': 'cpu'}     # one of them set: only the others added
+  xla_flags.apply(env, version=TESTED)
+  others = [f for f in ALL.split() if not f.startswith(f'--{FLAG.name}=')]
+  assert env['XLA_FLAGS'].split() == [f'--{FLAG.name}=mine'] + others
 
 
 def test_untested_jaxlib_turned_off_or_not_cpu_sets_nothing():
