@@ -27,9 +27,12 @@ _HELP_FLAGS = ('--help', '--helpshort', '--helpfull', '-h', '-?')
 
 
 def is_experiment_config(path: str) -> bool:
-  """Config files are ``experiments/<family>/<name>.py``; ``_*.py`` and ``study_*.py`` (scripts) are not."""
+  """Config files are ``experiments/<family>/<name>.py``; ``_*.py`` and ``study_*.py`` (scripts) are not, nor is
+  anything outside a family's directory (e.g. ``experiments/peers/``, the PyTorch side-by-side kit)."""
+  from gen_jax.families import FAMILIES  # (imports no JAX)
   base = os.path.basename(path)
-  return base.endswith('.py') and not base.startswith(('_', 'study_'))
+  family = os.path.basename(os.path.dirname(os.path.abspath(path)))
+  return family in FAMILIES and base.endswith('.py') and not base.startswith(('_', 'study_'))
 
 
 def list_experiments() -> list[str]:

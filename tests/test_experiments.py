@@ -5,7 +5,7 @@ import os
 import pytest
 from PIL import Image
 
-from gen_jax import train
+from gen_jax import families, train
 from tests import helpers
 
 
@@ -64,3 +64,12 @@ def test_every_family_has_the_contract_and_a_default_experiment():
     family = families.get_family(name)        # TypeError if a REQUIRED function is missing
     default = getattr(family, 'DEFAULT_EXPERIMENT', None)
     assert default in files and default.startswith(f'experiments/{name}/'), (name, default)
+
+
+def test_only_family_directories_hold_experiments():
+  """experiments/peers/ (the PyTorch side-by-side kit) and experiments/benchmark.py are scripts, not configs."""
+  from gen_jax.main import is_experiment_config, list_experiments
+  assert list_experiments() == helpers.experiment_files()
+  assert {f.split('/')[1] for f in list_experiments()} == set(families.FAMILIES)
+  assert not is_experiment_config('experiments/peers/duel.py')
+  assert not is_experiment_config('experiments/gans/study_augmentation.py')
