@@ -76,7 +76,10 @@ def validate(config: Any) -> tuple[Any, Any, Any]:
 def setup(config: Any, workdir: str, mode: str = 'train') -> Run:
   """Validates config, data, mesh, workdir and any existing checkpoint (no compilation)."""
   family, info, mesh = validate(config)
-  workdir = check_workdir(workdir, must_exist=(mode != 'train'))
+  # a run that starts from pretrained weights (the family's optional ``starts_pretrained``) can be evaluated or
+  # sampled before any training: without a checkpoint, eval and sample modes use its initial state (step 0)
+  pretrained = bool(getattr(family, 'starts_pretrained', lambda c: False)(config))
+  workdir = check_workdir(workdir, must_exist=(mode != 'train' and not pretrained))
   checkpointer = ckpt_lib.Checkpointer(workdir, max_to_keep=config.get('keep_checkpoints', 3),
                                        async_save=config.get('async_checkpointing', True))
   try:
@@ -84,7 +87,7 @@ def setup(config: Any, workdir: str, mode: str = 'train') -> Run:
     latest = checkpointer.latest_step()
     if latest is not None:
       checkpointer.check_config(latest, config_dict)
-    elif mode != 'train':
+    elif mode != 'train' and not pretrained:
       raise CheckpointError(f'no checkpoint in {checkpointer.directory}; --mode={mode} needs a trained run '
                             '(train first with --mode=train and the same --workdir).')
   except BaseException:

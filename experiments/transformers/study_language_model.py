@@ -23,9 +23,9 @@ from gen_jax.families.transformers import hf
 CONFIG = 'experiments/transformers/gpt_pydocs.py'
 TOKENIZERS = ('char', 'bpe')
 PROMPT = 'The "with" statement'
-# (name, temperature, top_k, top_p)
-SETTINGS = (('greedy', 0.0, 0, 1.0), ('T=0.5', 0.5, 0, 1.0), ('T=0.8', 0.8, 0, 1.0), ('T=1.0', 1.0, 0, 1.0),
-            ('T=1.0, top-k 10', 1.0, 10, 1.0), ('T=1.0, top-p 0.9', 1.0, 0, 0.9))
+# (name, temperature, top_k (None: no filter), top_p)
+SETTINGS = (('greedy', 0.0, None, 1.0), ('T=0.5', 0.5, None, 1.0), ('T=0.8', 0.8, None, 1.0),
+            ('T=1.0', 1.0, None, 1.0), ('T=1.0, top-k 10', 1.0, 10, 1.0), ('T=1.0, top-p 0.9', 1.0, None, 0.9))
 
 
 def run_config(tokenizer: str, tiny: bool):

@@ -1,8 +1,11 @@
 """Text datasets as fixed-length token windows: batch ``k`` of a process is a pure function of (config, k).
 
 ``config.dataset`` fields of a text dataset (``pydocs``):
-  tokenizer   'char' (96 characters) | 'bpe' (byte-level BPE trained on the train split) ['char']
-  vocab_size  the BPE's size (>= 256) [1024]; must be 0 or the alphabet size (96) for 'char'
+  tokenizer   'char' (96 characters) | 'bpe' (byte-level BPE trained on the train split) | 'pretrained' (the
+              byte-level BPE of a Hugging Face checkpoint directory, e.g. GPT-2's: ``tokenizer_dir``) ['char']
+  vocab_size  the BPE's size (>= 256) [1024]; must be 0 or the alphabet size (96) for 'char'; 0 or the
+              tokenizer's size for 'pretrained'
+  tokenizer_dir  'pretrained': the directory with ``tokenizer.json``, or ``vocab.json`` + ``merges.txt`` ['']
   seq_len     L, the context of the model: windows hold L + 1 tokens (inputs ``[:-1]``, targets ``[1:]``) [128]
 
 A split is one token stream: its documents (topics, in stored order) joined by a newline and
@@ -47,8 +50,9 @@ DEFAULT_BPE_SIZE = 1024
 class TextSpec:
   """The validated text fields of ``config.dataset``."""
   tokenizer: str
-  vocab_size: int       # requested BPE size (0 for char)
+  vocab_size: int       # requested BPE size (0 for char; 0 or the checked size for pretrained)
   seq_len: int
+  path: str = ''        # tokenizer_dir of a pretrained tokenizer (absolute)
 
 
 def _int_field(dataset_config: Any, field: str, default: int, minimum: int) -> int:
@@ -72,6 +76,13 @@ def text_spec(dataset_config: Any) -> TextSpec:
       raise DatasetError(f'config.dataset.vocab_size={size} does not fit tokenizer="char", whose vocabulary is the '
                          f'{len(ALPHABET)} characters; set it to 0 (or {len(ALPHABET)}), or use tokenizer="bpe".')
     return TextSpec('char', 0, seq_len)
+  if name == 'pretrained':
+    path = dataset_config.get('tokenizer_dir', '') or ''
+    if not isinstance(path, str) or not path:
+      raise DatasetError('config.dataset.tokenizer="pretrained" reads the tokenizer of a checkpoint directory: set '
+                         'config.dataset.tokenizer_dir to it (tokenizer.json, or vocab.json and merges.txt; the '
+                         'gpt2 variant of experiments/transformers/gpt_pydocs.py sets it with config.model.init_from).')
+    return TextSpec('pretrained', _int_field(dataset_config, 'vocab_size', 0, 0), seq_len, os.path.abspath(path))
   return TextSpec('bpe', _int_field(dataset_config, 'vocab_size', DEFAULT_BPE_SIZE, 256), seq_len)
 
 
@@ -91,10 +102,16 @@ def _text_digest(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _tokenizer(name: str, data_dir: str, kind: str, vocab_size: int) -> Any:
+def _tokenizer(name: str, data_dir: str, kind: str, vocab_size: int, path: str = '') -> Any:
   if kind == 'char':
     from gen_jax.data.builders.pydocs import ALPHABET  # pylint: disable=g-import-not-at-top
     return tokenize.CharTokenizer(ALPHABET)
+  if kind == 'pretrained':
+    tok = tokenize.load_pretrained(path)
+    if vocab_size not in (0, tok.vocab_size):
+      raise DatasetError(f'config.dataset.vocab_size={vocab_size} differs from the {tok.vocab_size} tokens of the '
+                         f'tokenizer in {path}; set it to 0 (or {tok.vocab_size}).')
+    return tok
   ds = sources.open_dataset({'name': name, 'data_dir': data_dir})
   docs = split_documents(ds, 'train')
   path = tokenize.tokenizer_file(data_dir, name, vocab_size, _text_digest(SEPARATOR.join(docs)))
@@ -115,20 +132,22 @@ def get_tokenizer(dataset_config: Any) -> Any:
   """The tokenizer of a text dataset's config (``tokenize.CharTokenizer`` or ``BPETokenizer``).
 
   A BPE is trained on the dataset's 'train' split the first time and stored in the data directory
-  (``<data_dir>/<name>/tokenizers/bpe-<size>-<digest of the train text>.json``), then reused.
+  (``<data_dir>/<name>/tokenizers/bpe-<size>-<digest of the train text>.json``), then reused. A pretrained
+  one is read from ``config.dataset.tokenizer_dir`` (``tokenize.load_pretrained``).
   """
   spec = text_spec(dataset_config)
   ds = sources.open_dataset(dataset_config)
   if ds.kind != 'text':
     raise DatasetError(f'{ds.name!r} holds {ds.kind}, not text: it has no tokenizer.')
-  return _tokenizer(ds.name, str(ds.builder.data_dir_root), spec.tokenizer, spec.vocab_size)
+  return _tokenizer(ds.name, str(ds.builder.data_dir_root), spec.tokenizer, spec.vocab_size, spec.path)
 
 
 @functools.lru_cache(maxsize=16)
-def _split_tokens(name: str, data_dir: str, split: str, kind: str, vocab_size: int) -> tuple[np.ndarray, str]:
+def _split_tokens(name: str, data_dir: str, split: str, kind: str, vocab_size: int,
+                  path: str = '') -> tuple[np.ndarray, str]:
   ds = sources.open_dataset({'name': name, 'data_dir': data_dir})
   text = split_text(ds, split)
-  tokens = _tokenizer(name, data_dir, kind, vocab_size).encode(text)
+  tokens = _tokenizer(name, data_dir, kind, vocab_size, path).encode(text)
   tokens.setflags(write=False)
   return tokens, _text_digest(text)
 
@@ -136,7 +155,7 @@ def _split_tokens(name: str, data_dir: str, split: str, kind: str, vocab_size: i
 def split_tokens(ds: sources.Dataset, dataset_config: Any, split: str) -> tuple[np.ndarray, str]:
   """(int32 [T] tokens of the whole split, digest of its text)."""
   spec = text_spec(dataset_config)
-  return _split_tokens(ds.name, str(ds.builder.data_dir_root), split, spec.tokenizer, spec.vocab_size)
+  return _split_tokens(ds.name, str(ds.builder.data_dir_root), split, spec.tokenizer, spec.vocab_size, spec.path)
 
 
 def num_train_windows(num_tokens: int, seq_len: int) -> int:

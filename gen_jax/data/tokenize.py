@@ -15,6 +15,10 @@ BPE-level models compare on one scale.
   (``pydocs`` is ASCII after normalisation). Training on pydocs takes ~0.2 s and is deterministic;
   the trained tokenizer is stored once per data directory (``get_tokenizer``) and its digest is part
   of the pipeline's fingerprint, so a run never resumes with another tokenizer.
+* A pretrained byte-level BPE (``load_pretrained``, kind 'pretrained'): the tokenizer that ships with a
+  Hugging Face checkpoint directory, e.g. GPT-2's, read from its ``tokenizer.json`` or, in the older layout,
+  ``vocab.json`` + ``merges.txt`` (byte-level pre-tokenizer without a prefix space and the byte-level
+  decoder, as GPT-2's). No network, no ``transformers``: the ``tokenizers`` library alone.
 
 Files: ``save(path)`` writes JSON (the ``tokenizers`` format for BPE; ``{"type": "char", "alphabet": ...}``
 for characters) that ``load_tokenizer(path)`` reads back.
@@ -28,7 +32,8 @@ import numpy as np
 
 from gen_jax.data.errors import DatasetError
 
-TOKENIZERS = ('char', 'bpe')
+TOKENIZERS = ('char', 'bpe', 'pretrained')
+PRETRAINED_FILES = ('tokenizer.json', 'vocab.json', 'merges.txt')
 
 
 class TokenError(ValueError):
@@ -78,10 +83,11 @@ class CharTokenizer:
 
 
 class BPETokenizer:
-  """A trained byte-level BPE (``tokenizers.Tokenizer``) with the same interface as ``CharTokenizer``."""
-  kind = 'bpe'
+  """A byte-level BPE (``tokenizers.Tokenizer``) with the same interface as ``CharTokenizer``; ``kind`` is 'bpe'
+  (trained here) or 'pretrained' (``load_pretrained``)."""
 
-  def __init__(self, tokenizer: Any):
+  def __init__(self, tokenizer: Any, kind: str = 'bpe'):
+    self.kind = kind
     self.tokenizer = tokenizer
     self.vocab_size = tokenizer.get_vocab_size()
     vocab = tokenizer.get_vocab()
@@ -122,6 +128,30 @@ def train_bpe(texts: Sequence[str], vocab_size: int) -> BPETokenizer:
                                 initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
   tok.train_from_iterator(list(texts), trainer=trainer)
   return BPETokenizer(tok)
+
+
+def load_pretrained(path: str) -> BPETokenizer:
+  """The byte-level BPE in the checkpoint directory ``path``: its ``tokenizer.json`` when there is one, else
+  ``vocab.json`` + ``merges.txt`` (GPT-2's files). DatasetError when neither is there or a file is unreadable."""
+  from tokenizers import Tokenizer, decoders, models, pre_tokenizers  # pylint: disable=g-import-not-at-top
+  if not os.path.isdir(path):
+    raise DatasetError(f'config.dataset.tokenizer_dir={path!r} is not a directory (it should hold tokenizer.json, '
+                       'or vocab.json and merges.txt, e.g. a GPT-2 checkpoint directory).')
+  full, vocab, merges = (os.path.join(path, f) for f in PRETRAINED_FILES)
+  try:
+    if os.path.isfile(full):
+      return BPETokenizer(Tokenizer.from_file(full), kind='pretrained')
+    if os.path.isfile(vocab) and os.path.isfile(merges):
+      tok = Tokenizer(models.BPE.from_file(vocab, merges))
+      tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+      tok.decoder = decoders.ByteLevel()
+      return BPETokenizer(tok, kind='pretrained')
+  except Exception as e:  # noqa: BLE001 - the tokenizers library raises plain Exceptions for unreadable files
+    raise DatasetError(f'config.dataset.tokenizer_dir={path!r}: its tokenizer files cannot be read '
+                       f'({type(e).__name__}: {str(e).strip()[:200]}).') from e
+  present = [f for f in PRETRAINED_FILES if os.path.isfile(os.path.join(path, f))]
+  raise DatasetError(f'config.dataset.tokenizer_dir={path!r} holds no tokenizer: it needs tokenizer.json, or '
+                     f'vocab.json and merges.txt (found: {", ".join(present) or "none of them"}).')
 
 
 def load_tokenizer(path: str) -> CharTokenizer | BPETokenizer:

@@ -33,6 +33,9 @@ and optionally::
   summarize_eval(results, config) -> {name: {'value', 'stderr', 'num_samples'}}
       Metrics of the whole eval split derived from the loop's per-example means (``results``, same
       shape), added to them, e.g. a corpus's exact bits/char as a ratio of two means.
+  starts_pretrained(config) -> bool
+      True when ``init`` loads pretrained weights (e.g. a Hugging Face checkpoint): ``--mode=eval`` and
+      ``--mode=sample`` then work in a workdir without a checkpoint, from the initial state (step 0).
 
 and the constant ``DEFAULT_EXPERIMENT`` (its headline experiment file, what ``./launch.sh bench`` measures
 by default).
@@ -48,7 +51,7 @@ from gen_jax.core.errors import ConfigError
 
 FAMILIES = ('autoencoders', 'diffusion', 'gans', 'flows', 'transformers')
 REQUIRED = ('init', 'make_train_step', 'make_eval_step', 'sample', 'validate_config')
-OPTIONAL = ('visualize', 'sampler_cost', 'save_samples', 'describe_nonfinite', 'summarize_eval')
+OPTIONAL = ('visualize', 'sampler_cost', 'save_samples', 'describe_nonfinite', 'summarize_eval', 'starts_pretrained')
 
 
 def get_family(name: str) -> ModuleType:

@@ -9,7 +9,7 @@
                   (``config.dataset.seq_len``; 784 = 28 * 28 for pixel_gpt on mnist5k) [0]
   width, num_layers, num_heads    [128, 4, 4];  mlp_dim  MLP hidden width, 0: 4 * width [0]
   dropout         on the embeddings and every residual branch [0.0];  attention_dropout  on the weights [0.0]
-  positions       'learned' | 'sinusoidal' | 'rope' ['learned']
+  positions       'learned' | 'sinusoidal' | 'rope' (GPT and BERT; RoPE adds no position table) ['learned']
   norm            'pre' (GPT-2) | 'post' (BERT) layer norms ['pre'];  layer_norm_eps [1e-5]
   activation      'gelu_tanh' (GPT-2) | 'gelu' (BERT) | 'relu' ['gelu_tanh']
   tie_embeddings  the output head is the token embedding transposed (GPT-2) [True]
@@ -22,9 +22,11 @@
   mlm_probability, mlm_mask, mlm_random   BERT: fraction of tokens predicted, and of those the fractions
                   replaced by [MASK] / a random token (the rest kept) [0.15, 0.8, 0.1]
   init_from       '' or the directory of a Hugging Face checkpoint (config.json + model.safetensors) whose
-                  weights initialise the model: GPT-2 for 'gpt' (``hf.py``) ['']
+                  weights initialise the model: GPT-2 for 'gpt' (``hf.py``); such a run can be sampled and
+                  evaluated before any training (``step.starts_pretrained``) ['']
 
-``config.dataset`` of a text dataset: tokenizer 'char' | 'bpe', vocab_size (BPE), seq_len
+``config.dataset`` of a text dataset: tokenizer 'char' | 'bpe' | 'pretrained' (with tokenizer_dir: the
+tokenizer of a Hugging Face checkpoint directory, e.g. GPT-2's), vocab_size (BPE), seq_len
 (``gen_jax/data/text.py``). pixel_gpt needs an image dataset with scale='01' and no binarize/dequantize.
 
 ``config.sample`` (generation, ``sampling.py``):
@@ -32,8 +34,8 @@
   length          tokens per sample including the prompt, 0: the model's max_len (text) [0]
   prompt          text the samples continue (gpt); '' starts from a newline [''];
   temperature     0: greedy (argmax); else logits / temperature [1.0]
-  top_k           keep the k most likely tokens, 0: all [0];  top_p  nucleus: the smallest set with mass >= p,
-                  in (0, 1], 1: all [1.0]
+  top_k           keep the k most likely tokens, an integer >= 1; None (unset): no top-k filtering [None]
+  top_p           nucleus: the smallest set of most likely tokens with mass >= p, in (0, 1]; 1: no filtering [1.0]
   num_visualize   pixel_gpt: images in the training grids [16]
 
 Variants of the experiment files are parsed by ``gen_jax.core.config.Variants``.
@@ -41,6 +43,7 @@ Variants of the experiment files are parsed by ``gen_jax.core.config.Variants``.
 from typing import Any
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 from gen_jax.core import checks
 from gen_jax.core.config import base_config
@@ -61,7 +64,9 @@ def model_defaults(name: str) -> ml_collections.ConfigDict:
 
 
 def sample_defaults(c: Any) -> None:
-  c.sample.update(dict(num=16, length=0, prompt='', temperature=1.0, top_k=0, top_p=1.0, num_visualize=16))
+  # top_k: an int placeholder, so that None (no filter) is the default and --config.sample.top_k=20 still parses
+  c.sample.update(dict(num=16, length=0, prompt='', temperature=1.0, top_k=placeholder(int), top_p=1.0,
+                       num_visualize=16))
 
 
 def text_config(model: str = 'gpt', tokenizer: str = 'char', seq_len: int = 128) -> ml_collections.ConfigDict:
@@ -142,7 +147,8 @@ def _validate_sample(config: Any, info: Any, max_len: int) -> None:
   checks.integer(s.get('num', 16), 'sample.num', 1)
   length = checks.integer(s.get('length', 0) or 0, 'sample.length', 0, hint='0: the model\'s max_len')
   checks.number(s.get('temperature', 1.0), 'sample.temperature', 0.0, hint='0: greedy')
-  checks.integer(s.get('top_k', 0), 'sample.top_k', 0, hint='0: no top-k filtering; k keeps the k likeliest tokens')
+  if s.get('top_k', None) is not None:
+    checks.integer(s.top_k, 'sample.top_k', 1, hint='k keeps the k likeliest tokens; None: no top-k filtering')
   checks.number(s.get('top_p', 1.0), 'sample.top_p', 0.0, 1.0, low_open=True, hint='1: no nucleus filtering')
   checks.integer(s.get('num_visualize', 16), 'sample.num_visualize', 1)
   name = config.model.name

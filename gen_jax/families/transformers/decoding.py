@@ -10,11 +10,12 @@ sequence at every step (quadratic in the length) with the same keys: the two giv
 Sampling a token from logits ``z`` (``sample_logits``):
   temperature 0      argmax (greedy)
   temperature T > 0  z / T, then
-  top_k k > 0        keep the k largest logits (ties at the k-th value kept), the others -inf
+  top_k k >= 1       keep the k largest logits (ties at the k-th value kept), the others -inf; None: no filter
   top_p p < 1        keep the smallest set of most likely tokens whose probability reaches p (the most
                      likely token always; Holtzman et al. 2020), the others -inf
   and draw from softmax. Step t uses the key ``fold_in(rng, t)``.
 """
+import numbers
 from typing import Any, Callable
 
 import jax
@@ -23,11 +24,22 @@ import jax.numpy as jnp
 _NEG = -1e30
 
 
-def filter_logits(logits: jax.Array, top_k: int = 0, top_p: float = 1.0) -> jax.Array:
-  """``logits`` [..., V] with every token outside the top-k and the top-p nucleus set to -1e30 (float32)."""
+def check_filters(top_k: int | None, top_p: float) -> None:
+  """ValueError unless ``top_k`` is None or an integer >= 1 and ``top_p`` is in (0, 1] (Python values: the
+  filters are static)."""
+  if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):
+    raise ValueError(f'top_k={top_k!r} must be an integer >= 1 (None: no top-k filtering).')
+  if not 0.0 < top_p <= 1.0:
+    raise ValueError(f'top_p={top_p!r} must be in (0, 1] (1: no nucleus filtering).')
+
+
+def filter_logits(logits: jax.Array, top_k: int | None = None, top_p: float = 1.0) -> jax.Array:
+  """``logits`` [..., V] with every token outside the top-k and the top-p nucleus set to -1e30 (float32);
+  ``top_k=None`` and ``top_p=1`` filter nothing."""
+  check_filters(top_k, top_p)
   z = logits.astype(jnp.float32)
   v = z.shape[-1]
-  if top_k and top_k < v:
+  if top_k is not None and top_k < v:
     kth = jax.lax.top_k(z, top_k)[0][..., -1:]
     z = jnp.where(z < kth, _NEG, z)
   if top_p < 1.0:
@@ -40,9 +52,10 @@ def filter_logits(logits: jax.Array, top_k: int = 0, top_p: float = 1.0) -> jax.
   return z
 
 
-def sample_logits(rng: jax.Array, logits: jax.Array, temperature: float = 1.0, top_k: int = 0,
+def sample_logits(rng: jax.Array, logits: jax.Array, temperature: float = 1.0, top_k: int | None = None,
                   top_p: float = 1.0) -> jax.Array:
   """int32 [...] tokens from ``logits`` [..., V] (module docstring)."""
+  check_filters(top_k, top_p)
   if temperature == 0.0:
     return jnp.argmax(logits, axis=-1).astype(jnp.int32)
   z = filter_logits(logits.astype(jnp.float32) / temperature, top_k, top_p)
@@ -50,7 +63,7 @@ def sample_logits(rng: jax.Array, logits: jax.Array, temperature: float = 1.0, t
 
 
 def generate(step_fn: Callable, cache: Any, prompt: jax.Array, length: int, rng: jax.Array,
-             temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> jax.Array:
+             temperature: float = 1.0, top_k: int | None = None, top_p: float = 1.0) -> jax.Array:
   """Tokens int32 [B, length]: ``prompt`` [B, P] (P >= 1) continued to ``length`` tokens with a KV cache.
 
   ``step_fn(tokens [B, n], cache, index) -> (logits [B, n, V], cache)`` runs the model on tokens at
@@ -74,7 +87,7 @@ def generate(step_fn: Callable, cache: Any, prompt: jax.Array, length: int, rng:
 
 
 def generate_uncached(logits_fn: Callable, prompt: jax.Array, length: int, rng: jax.Array,
-                      temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> jax.Array:
+                      temperature: float = 1.0, top_k: int | None = None, top_p: float = 1.0) -> jax.Array:
   """The reference for ``generate``: ``logits_fn(tokens [B, length]) -> logits [B, length, V]`` (a causal
   model) recomputed on the whole buffer for every new token; same keys, so the same tokens."""
   b, p = prompt.shape
@@ -90,7 +103,7 @@ def generate_uncached(logits_fn: Callable, prompt: jax.Array, length: int, rng: 
 
 
 def unmask_iteratively(logits_fn: Callable, num: int, length: int, mask_id: int, rng: jax.Array,
-                       temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> jax.Array:
+                       temperature: float = 1.0, top_k: int | None = None, top_p: float = 1.0) -> jax.Array:
   """Samples [num, length] from a masked LM: start from all [MASK]; at step t predict every position and
   draw the token of position ``order[t]`` (a random order per sample), so each token is drawn given all the
   tokens drawn before it (order-agnostic autoregressive sampling with a bidirectional model).

@@ -155,6 +155,11 @@ def check_compatible(path: str, config: Any, vocab: int, max_len: int) -> None:
               vocab_size=vocab, positions=m.get('positions', 'learned'), norm=m.get('norm', 'pre'))
   diff = [f'config.model.{k}={d[k]!r} (is {ours[k]!r})' for k in d if d[k] != ours[k] and k != 'vocab_size']
   if d['vocab_size'] != vocab:
+    ds = config.dataset
+    if ds.get('tokenizer', 'char') == 'pretrained':
+      raise ConfigError(f'config.model.init_from={path!r} has a vocabulary of {d["vocab_size"]} tokens but the tokenizer '
+                        f'in config.dataset.tokenizer_dir={ds.get("tokenizer_dir", "")!r} has {vocab}; give the '
+                        'tokenizer files that belong to this checkpoint.')
     diff.append(f'a tokenizer of {d["vocab_size"]} tokens (the dataset\'s has {vocab})')
   if diff:
     raise ConfigError(f'config.model.init_from={path!r} is a GPT-2 that needs {"; ".join(diff)}.')

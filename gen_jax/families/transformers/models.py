@@ -7,7 +7,8 @@ N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 N)), zero biases. With the d
 positions, pre-LN, tanh GELU, biases, tied head) it is exactly Hugging Face's ``GPT2LMHeadModel``
 (``hf.py`` converts checkpoints both ways).
 
-``BERT``: ``wte`` [V + 1, W] (row V is [MASK] for pretraining from scratch), learned ``wpe``, optional token
+``BERT``: ``wte`` [V + 1, W] (row V is [MASK] for pretraining from scratch), learned ``wpe`` (as BERT; or
+sinusoidal positions, or RoPE in the attention, as the GPT), optional token
 types ``wtt``, embedding layer norm ``ln_embed`` (post-LN, as BERT), a bidirectional stack, and the MLM
 head: ``mlm_dense`` -> GELU -> ``mlm_ln`` -> ``wte`` transposed + ``mlm_bias``. ``hf.py`` loads BERT
 checkpoints (all-MiniLM-L6-v2) into it.
@@ -104,6 +105,7 @@ class BERT(nn.Module):
   width: int
   num_layers: int
   block: tuple
+  positions: str = 'learned'    # 'learned' (wpe, as BERT) | 'sinusoidal' | 'rope' (in the attention: block's rope)
   type_vocab_size: int = 0
   embed_norm: bool = True
   norm: str = 'post'
@@ -121,7 +123,12 @@ class BERT(nn.Module):
     emb = functools.partial(nn.Embed, embedding_init=nn.initializers.normal(INIT_STD), dtype=self.dtype)
     ln = functools.partial(nn.LayerNorm, epsilon=self.layer_norm_eps, dtype=self.dtype)
     wte = emb(self.vocab_size, self.width, name='wte')
-    x = wte(tokens) + emb(self.max_len, self.width, name='wpe')(jnp.arange(tokens.shape[1])[None, :])
+    x = wte(tokens)
+    positions = jnp.arange(tokens.shape[1])[None, :]
+    if self.positions == 'learned':
+      x = x + emb(self.max_len, self.width, name='wpe')(positions)
+    elif self.positions == 'sinusoidal':
+      x = x + sinusoidal_positions(positions, self.width).astype(self.dtype)
     if self.type_vocab_size:
       types = jnp.zeros_like(tokens) if token_types is None else token_types
       x = x + emb(self.type_vocab_size, self.width, name='wtt')(types)
@@ -182,7 +189,8 @@ def get_model(config: Any, info: Any = None) -> nn.Module:
                 layer_norm_eps=float(m.get('layer_norm_eps', 1e-5)), scan=bool(m.get('scan', False)),
                 remat=bool(m.get('remat', False)), dtype=dtype)
   if m.name == 'bert':
-    return BERT(vocab_size=v + 1, block=block_fields(config, causal=False), **common)
+    return BERT(vocab_size=v + 1, block=block_fields(config, causal=False), positions=m.get('positions', 'learned'),
+                **common)
   # pixel_gpt: one more token, BOS (id 2 ** bits), starts every image
   return GPT(vocab_size=v + (1 if m.name == 'pixel_gpt' else 0), block=block_fields(config, causal=True),
              positions=m.get('positions', 'learned'), tie_embeddings=bool(m.get('tie_embeddings', True)), **common)

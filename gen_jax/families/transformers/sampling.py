@@ -45,7 +45,8 @@ def sample_length(config: Any) -> int:
 
 def _filters(config: Any) -> dict:
   s = config.sample
-  return dict(temperature=float(s.get('temperature', 1.0)), top_k=int(s.get('top_k', 0)),
+  top_k = s.get('top_k', None)
+  return dict(temperature=float(s.get('temperature', 1.0)), top_k=None if top_k is None else int(top_k),
               top_p=float(s.get('top_p', 1.0)))
 
 
@@ -138,7 +139,7 @@ def save_samples(samples: np.ndarray, path_stem: str, config: Any) -> str:
   s = config.sample
   header = (f'# {len(samples)} samples of {config.model.name} on {config.dataset.name} (tokenizer '
             f'{tok.kind}, {tok.vocab_size} tokens): prompt {s.get("prompt", "")!r}, temperature '
-            f'{s.get("temperature", 1.0)}, top_k {s.get("top_k", 0)}, top_p {s.get("top_p", 1.0)}\n')
+            f'{s.get("temperature", 1.0)}, top_k {s.get("top_k", None)}, top_p {s.get("top_p", 1.0)}\n')
   path = path_stem + '.txt'
   with open(path, 'w', encoding='utf-8') as f:
     f.write(header)

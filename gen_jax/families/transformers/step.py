@@ -41,6 +41,12 @@ def init(rng: jax.Array, config: Any, example_batch: dict) -> TrainState:
   return create_train_state(params, tx, ema=config.optim.get('ema_decay', 0.0) > 0)
 
 
+def starts_pretrained(config: Any) -> bool:
+  """The contract's optional hook: a GPT started from a Hugging Face checkpoint (``config.model.init_from``) can be
+  sampled or evaluated before any training (``--mode=sample`` / ``--mode=eval`` in a workdir without a checkpoint)."""
+  return bool(config.model.get('init_from', '') or '')
+
+
 def make_loss_fn(config: Any) -> Callable:
   """``loss_fn(params, batch, rng, train) -> {name: [B]}``: per-example sums (``nll`` in nats, counts)."""
   model = get_model(config)

@@ -26,6 +26,8 @@ def test_validate_config_errors():
   info = tiny.text_info()
   fam.validate_config(tiny.config('gpt'), info)            # the tiny config itself is fine
   fam.validate_config(tiny.config('bert'), info)
+  assert tiny.config('gpt').sample.top_k is None            # the default: no top-k filter, and it is accepted
+  fam.validate_config(_with(sample=dict(top_k=1, top_p=1.0)), info)   # the smallest k, the largest p
   cases = [
       (_with(num_heads=3), 'config.model.num_heads=3 does not divide config.model.width=16'),
       (_with(max_len=4), "the data has 8 tokens per window (config.dataset.seq_len), more than the model's 4 positions"),
@@ -34,7 +36,9 @@ def test_validate_config_errors():
       (_with(sample=dict(prompt='Café')), "config.sample.prompt: character 'é' (at 3 of 'Café') is not in the 96-character vocabulary"),
       (_with(sample=dict(top_p=0.0)), 'config.sample.top_p=0.0 must be a number in (0.0, 1.0]'),
       (_with(sample=dict(top_p=1.5)), 'config.sample.top_p=1.5 must be a number in (0.0, 1.0]'),
-      (_with(sample=dict(top_k=-1)), 'config.sample.top_k=-1 must be an integer >= 0'),
+      (_with(sample=dict(top_k=-1)), 'config.sample.top_k=-1 must be an integer >= 1'),
+      (_with(sample=dict(top_k=0)), 'config.sample.top_k=0 must be an integer >= 1 (k keeps the k likeliest tokens; '
+       'None: no top-k filtering)'),
       (_with(sample=dict(temperature=-0.5)), 'config.sample.temperature=-0.5 must be a number >= 0.0 (0: greedy)'),
       (_with(sample=dict(length=20)), "config.sample.length=20 exceeds the model's 8 positions"),
       (_with(name='gpt3'), "config.model.name='gpt3' is not a transformer; allowed: gpt, pixel_gpt, bert"),

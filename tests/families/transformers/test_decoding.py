@@ -14,7 +14,7 @@ from tests.families.transformers import tiny
 def np_filter(z, top_k, top_p):
   """Top-k then top-p (nucleus) filtering of one row of logits, written out in NumPy."""
   z = np.asarray(z, np.float64).copy()
-  if top_k:
+  if top_k is not None:
     z[z < np.sort(z)[::-1][top_k - 1]] = -np.inf
   if top_p < 1:
     order = np.argsort(-z, kind='stable')
@@ -31,14 +31,27 @@ def np_filter(z, top_k, top_p):
   return z
 
 
-@pytest.mark.parametrize('top_k,top_p', [(3, 1.0), (0, 0.6), (5, 0.8), (0, 1.0), (1, 1.0)])
+@pytest.mark.parametrize('top_k,top_p', [(3, 1.0), (None, 0.6), (5, 0.8), (None, 1.0), (1, 1.0), (12, 1.0)])
 def test_filters_match_numpy(top_k, top_p):
-  z = np.random.default_rng(top_k).normal(size=(4, 12)).astype(np.float32) * 2
+  z = np.random.default_rng(top_k or 0).normal(size=(4, 12)).astype(np.float32) * 2
   got = np.asarray(decoding.filter_logits(jnp.asarray(z), top_k, top_p))
   for row, g in zip(z, got):
     want = np_filter(row, top_k, top_p)
     np.testing.assert_array_equal(g > -1e29, np.isfinite(want))
     np.testing.assert_allclose(g[np.isfinite(want)], want[np.isfinite(want)], rtol=1e-6)
+
+
+@pytest.mark.parametrize('top_k,top_p,match', [(0, 1.0, 'top_k=0 must be an integer >= 1'),
+                                               (-2, 1.0, 'top_k=-2 must be an integer >= 1'),
+                                               (2.5, 1.0, 'top_k=2.5 must be an integer >= 1'),
+                                               (None, 0.0, r'top_p=0.0 must be in \(0, 1\]'),
+                                               (None, 1.5, r'top_p=1.5 must be in \(0, 1\]')])
+def test_filters_refuse_bad_values(top_k, top_p, match):
+  z = jnp.zeros((3,))
+  with pytest.raises(ValueError, match=match):
+    decoding.filter_logits(z, top_k, top_p)
+  with pytest.raises(ValueError, match=match):                # greedy too: the value is wrong whatever T is
+    decoding.sample_logits(jax.random.key(0), z, 0.0, top_k, top_p)
 
 
 def test_sampling_draws_from_the_filtered_distribution():
