@@ -152,7 +152,8 @@ def _check_finite(step: int, metrics: dict, run: Run) -> dict:
              'or check the data preprocessing']
     raise NonFiniteLossError(f'the loss became {host["loss"]} at step {step}; {where}.{detail} '
                              f'{hints[0][0].upper()}{hints[0][1:]}, {hints[1]}, {hints[2]}.')
-  return host
+  # names starting with '_' are a family's diagnostics for describe_nonfinite (above): not logged
+  return {k: v for k, v in host.items() if not k.startswith('_')}
 
 
 def _compile_checked(fn, args: tuple, what: str, lower: str):

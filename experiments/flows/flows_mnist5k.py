@@ -67,6 +67,7 @@ def get_config(arg: str | None = None):
     c.batch_size = 32
     c.eval_batch_size = 100
     c.optim.warmup_steps = 15
+    c.log_every = 5  # the NFE of every logged step is the curve to watch
   if 'additive' in v:
     m.coupling = 'additive'
   m.scale_fn = v.pick(*SCALES, default=m.scale_fn)

@@ -2,7 +2,7 @@
 out-of-distribution likelihoods, one row per flow.
 
   ./launch.sh python experiments/flows/study_mnist5k.py --models=nice,realnvp,glow,spline,ffjord,glow+vardeq \
-      --workdir=runs/flows_mnist5k --models_dir=runs/flow_models [--tiny] [--steps=N]
+      --workdir=runs/flows_mnist5k --models_dir=runs/flow_models [--tiny] [--steps=N] [--noood]
 
 Trains each ``flows_mnist5k.py:<model>`` run (``a+b``: the variants a,b, e.g. ``glow+vardeq``) under
 ``--models_dir`` (or reuses the identical finished run: train them one command at a time with
@@ -14,9 +14,12 @@ Trains each ``flows_mnist5k.py:<model>`` run (``a+b``: the variants a,b, e.g. ``
   * out-of-distribution likelihoods: bits/dim of the test digits against the same digits inverted
     (255 - pixel), uniform noise, and scikit-learn's 8x8 ``digits`` upscaled to 28x28 (all dequantized like
     the training data), with the AUROC of separating each from the test digits by NLL (0.5: chance;
-    below 0.5: the flow gives the foreign images *higher* likelihood).
-Writes ``mnist5k.json``, ``samples.png`` (rows: flows; columns: temperatures), ``interpolation.png`` and
-``ood.png`` (histograms of test log-likelihoods) into ``--workdir``.
+    below 0.5: the flow gives the foreign images *higher* likelihood); ``--noood`` skips them (for FFJORD
+    each of the 3,000 foreign images costs two ODE solves).
+FFJORD runs keep the experiment's ``log_every`` (their row has ``train_nfe``: the NFE of the forward solve
+at each logged step). Writes ``mnist5k.json``, ``samples.png`` (rows: flows; columns: temperatures),
+``interpolation.png``, ``ood.png`` (histograms of test log-likelihoods; not with ``--noood``) and, with an
+FFJORD run, ``nfe.png`` into ``--workdir``.
 """
 import os
 import time
@@ -27,6 +30,7 @@ import numpy as np
 from absl import app, flags
 
 from gen_jax import studies
+from gen_jax.core.metrics import read_jsonl
 from gen_jax.eval import auroc
 from gen_jax.core.state import eval_params
 from gen_jax.families import flows
@@ -68,17 +72,30 @@ def per_example(config, state, images: np.ndarray, seed: int = 0) -> dict[str, n
   return {k: np.concatenate(v) for k, v in out.items()}
 
 
+def study_run(variant: str, tiny: bool, steps: int, models_dir: str):
+  """``studies.study_model`` of ``flows_mnist5k.py:<variant>``, keeping the experiment's ``log_every`` for
+  FFJORD (its NFE curve needs more than the study's four log lines). Returns (config, state, info)."""
+  if not variant.startswith('ffjord'):
+    return studies.study_model(CONFIG, variant, models_dir, tiny, steps)
+  full = f'{variant},tiny' if tiny else variant
+  config = studies.load_spec(f'{CONFIG}:{full}')
+  every = config.log_every
+  config = studies.study_config(config, tiny, steps)
+  config.log_every = min(every, config.num_train_steps)
+  workdir = studies.model_dir(models_dir, config.model.name, config)
+  state, info = studies.train_model(config, workdir)
+  return config, state, {'config': f'{CONFIG}:{full}', 'workdir': workdir, 'steps': config.num_train_steps, **info}
+
+
 def run(workdir: str, tiny: bool = False, steps: int = 0, models: tuple[str, ...] = MODELS,
         temperatures: tuple[float, ...] = TEMPERATURES, num_samples: int = 0, models_dir: str = '',
-        train_only: bool = False) -> dict:
+        train_only: bool = False, ood_sets: bool = True) -> dict:
   """Trains or reuses one run per flow; writes the JSON and figures; returns the JSON (``train_only``:
   trains the runs and returns their training records, nothing else)."""
   results = {'device': studies.device_kind(), 'temperatures': list(temperatures), 'models': {}}
   grids, interps, ood = {}, {}, {}
   for name in models:
-    config, state, info = studies.study_model(CONFIG, name.replace('+', ','),
-                                              models_dir or os.path.join(workdir, 'models'),
-                                              tiny, steps)
+    config, state, info = study_run(name.replace('+', ','), tiny, steps, models_dir or os.path.join(workdir, 'models'))
     if train_only:
       results['models'][name] = info
       continue
@@ -91,6 +108,9 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, models: tuple[str, ...
            'params': int(sum(np.prod(p.shape) for p in jax.tree.leaves(state.params))),
            'test': studies.flat(ev, 4), 'recon_err_max': float(in_dist['recon_err'].max()),
            'temperature': {}}
+    if config.model.name == 'ffjord':
+      rows = read_jsonl(os.path.join(info['workdir'], 'metrics.jsonl'))
+      row['train_nfe'] = [[r['step'], r['train/nfe']] for r in rows if 'train/nfe' in r]
     p = eval_params(state)
     grids[name] = []
     for t in temperatures:
@@ -104,23 +124,28 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, models: tuple[str, ...
       grids[name].append(samples[:36])
     interps[name] = np.asarray(jax.jit(lambda p, a, b: flows.interpolate(p, a, b, 8, config))(
         p, test['image'][:4], test['image'][4:8]))
-    ood_sets = ood_images(pixels)
+    results['models'][name] = row
+    if not ood_sets:
+      continue
     scores = {'test digits': in_dist['bits_per_dim']}
     row['ood'] = {'test digits': {'bits_per_dim': round(float(in_dist['bits_per_dim'].mean()), 4)}}
-    for k, images in ood_sets.items():
+    for k, images in ood_images(pixels).items():
       b = per_example(config, state, images)['bits_per_dim']
       scores[k] = b
       labels = np.concatenate([np.zeros(len(in_dist['bits_per_dim'])), np.ones(len(b))])  # 1: foreign
       row['ood'][k] = {'bits_per_dim': round(float(np.mean(b)), 4),
                        'auroc': round(float(auroc(np.concatenate([in_dist['bits_per_dim'], b]), labels)), 4)}
     ood[name] = scores
-    results['models'][name] = row
   if train_only:
     return results
   studies.save_json(os.path.join(workdir, 'mnist5k.json'), results)
   _plot_samples(grids, temperatures, os.path.join(workdir, 'samples.png'))
   _plot_interpolation(interps, os.path.join(workdir, 'interpolation.png'))
-  _plot_ood(ood, results, os.path.join(workdir, 'ood.png'))
+  if ood:
+    _plot_ood(ood, results, os.path.join(workdir, 'ood.png'))
+  nfe = {k: r['train_nfe'] for k, r in results['models'].items() if r.get('train_nfe')}
+  if nfe:
+    _plot_nfe(nfe, os.path.join(workdir, 'nfe.png'))
   return results
 
 
@@ -173,11 +198,22 @@ def _plot_ood(ood: dict, results: dict, path: str) -> None:
   studies.save_figure(fig, path)
 
 
+def _plot_nfe(curves: dict, path: str) -> None:
+  plt = studies.pyplot()
+  fig, ax = plt.subplots(figsize=(6, 3.6))
+  for name, curve in curves.items():
+    s, n = zip(*curve)
+    ax.plot(s, n, marker='.', label=name)
+  ax.set(xlabel='train step', ylabel='NFE of the forward solve', title='FFJORD on mnist5k: function evaluations')
+  ax.legend(fontsize=7)
+  studies.save_figure(fig, path)
+
+
 def main(argv):
   del argv
   models = tuple(m for m in FLAGS.models.split(',') if m)
   out = run(FLAGS.workdir, FLAGS.tiny, FLAGS.steps, models, tuple(float(t) for t in FLAGS.temperatures.split(',')),
-            FLAGS.num_samples, FLAGS.models_dir, FLAGS.train_only)
+            FLAGS.num_samples, FLAGS.models_dir, FLAGS.train_only, FLAGS.ood)
   if FLAGS.train_only:
     for name, info in out['models'].items():
       print(f'{name}: {info["steps"]} steps in {info["train_wall_s"]:.0f}s, {info["workdir"]}')
@@ -190,7 +226,8 @@ def main(argv):
     print(f'{name:8s} {r["params"]:9,d} {r["steps"]:6d} {r["train_wall_s"] / 60:7.1f}m '
           f'{t["bits_per_dim"]:8.4f} ± {t["bits_per_dim_stderr"]:.4f} {r["recon_err_max"]:10.2e} '
           f'{fid.get("1.0", float("nan")):8.2f} {fid.get("0.7", float("nan")):8.2f}')
-  print(f'Wrote {os.path.join(FLAGS.workdir, "mnist5k.json")}, samples.png, interpolation.png, ood.png.')
+  print(f'Wrote {os.path.join(FLAGS.workdir, "mnist5k.json")}, samples.png, interpolation.png'
+        f'{", ood.png" if FLAGS.ood else ""}.')
 
 
 if __name__ == '__main__':
@@ -200,4 +237,5 @@ if __name__ == '__main__':
   flags.DEFINE_string('temperatures', ','.join(str(t) for t in TEMPERATURES), 'sampling temperatures')
   flags.DEFINE_integer('num_samples', 0, 'samples per temperature for FID etc. (0: config.eval.num_samples)')
   flags.DEFINE_bool('train_only', False, 'only train (or find) the runs; evaluate later with the same --models_dir')
+  flags.DEFINE_bool('ood', True, 'score the out-of-distribution image sets (--noood: skip them)')
   app.run(main)

@@ -29,7 +29,8 @@ and optionally::
       token ids decoded to text; ``path_stem`` has no extension.
   describe_nonfinite(metrics, config) -> str
       One sentence added to the loop's message when the loss becomes NaN/inf, from the step's host
-      metrics (e.g. the layer where a flow's activations first overflowed).
+      metrics (e.g. the layer where a flow's activations first overflowed). Train metrics whose names
+      start with '_' are such diagnostics: the loop passes them here and never logs them.
   summarize_eval(results, config) -> {name: {'value', 'stderr', 'num_samples'}}
       Metrics of the whole eval split derived from the loop's per-example means (``results``, same
       shape), added to them, e.g. a corpus's exact bits/char as a ratio of two means.

@@ -37,10 +37,11 @@ def make_train_step(config: Any) -> Callable:
   """Pure ``(state, batch, rng) -> (state, metrics)``: one optimizer step on the mean NLL per dimension.
 
   The loss is the mean NLL in nats per dimension (plus FFJORD's RNODE terms, also per dimension).
-  Metrics (scalars): loss, grad_norm, nll (nats per example), bits_per_dim; discrete flows add
-  ``nonfinite_layer``: the index in ``models.layer_labels`` of the first bijector whose output or
-  log-det was not finite in this step's forward pass (-1: none), which ``describe_nonfinite`` names, and
-  with a variational dequantizer ``log_q`` (mean log q(u | x), nats);
+  Metrics (scalars): loss, grad_norm, nll (nats per example), bits_per_dim; discrete flows add the
+  diagnostic ``_nonfinite_layer``: the index in ``models.layer_labels`` of the first bijector whose output
+  or log-det was not finite in this step's forward pass (-1: none), which ``describe_nonfinite`` names when
+  the loss is not finite (the loop never logs a metric whose name starts with '_'), and with a variational
+  dequantizer ``log_q`` (mean log q(u | x), nats);
   FFJORD adds nfe (forward solve), kinetic and jacobian (RNODE integrals, per example) and
   solver_failed (1: max_steps reached).
   """
@@ -67,7 +68,7 @@ def make_train_step(config: Any) -> Callable:
       metrics.update(nfe=aux['nfe'], kinetic=jnp.mean(aux['kinetic']), jacobian=jnp.mean(aux['jacobian']),
                      solver_failed=aux['failed'])
     else:
-      metrics['nonfinite_layer'] = first_nonfinite(aux['finite'])
+      metrics['_nonfinite_layer'] = first_nonfinite(aux['finite'])
       if 'log_q' in aux:
         metrics['log_q'] = jnp.mean(aux['log_q'])
     return apply_gradients(state, grads, tx, ema_decay), metrics
@@ -105,7 +106,7 @@ def make_eval_step(config: Any) -> Callable:
 
 def describe_nonfinite(metrics: dict, config: Any) -> str:
   """Where the step that produced a non-finite loss first overflowed (family contract hook), from its
-  host metrics: the bijector named by ``nonfinite_layer``, or FFJORD's solver state."""
+  host metrics: the bijector named by ``_nonfinite_layer``, or FFJORD's solver state."""
   if is_cnf(config):
     if metrics.get('solver_failed', 0.0) > 0:
       return (f'The ODE solver reached config.ffjord.max_steps={ffjord.settings(config)["max_steps"]} before t1 '
@@ -115,7 +116,7 @@ def describe_nonfinite(metrics: dict, config: Any) -> str:
             'RNODE integral.')
   from gen_jax.families.flows.models import layer_labels  # pylint: disable=g-import-not-at-top
   labels = layer_labels(get_model(config))
-  idx = int(metrics.get('nonfinite_layer', -1))
+  idx = int(metrics.get('_nonfinite_layer', -1))
   if 0 <= idx < len(labels):
     return (f'In that step\'s forward pass the first non-finite output or log-det came from bijector {idx} of '
             f'{len(labels)}: {labels[idx]}.')

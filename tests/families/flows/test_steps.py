@@ -8,6 +8,7 @@ import pytest
 
 from gen_jax import train
 from gen_jax.core.errors import ConfigError, NonFiniteLossError
+from gen_jax.core.metrics import read_jsonl
 from gen_jax.families import flows
 from tests import contract, helpers
 from tests.families.flows import tiny
@@ -42,7 +43,8 @@ def test_ffjord_contract_on_images():
 def test_nan_stops_the_run_naming_the_step_and_the_layer(tmp_path):
   """A config that overflows on purpose: a huge learning rate with unbounded (exp) affine scales blows the
   activations up after a few steps; the loop stops with the step, keeps the last finite checkpoint, and
-  the message names the first bijector whose output was not finite."""
+  the message names the first bijector whose output was not finite. The finite steps before it are logged
+  without the diagnostic (``_nonfinite_layer``, -1 on every finite step)."""
   c = helpers.load_config('experiments/flows/flows_toy2d.py', 'tiny,glow')
   c.model.scale_fn = 'exp'
   c.model.coupling = 'affine'
@@ -64,14 +66,17 @@ def test_nan_stops_the_run_naming_the_step_and_the_layer(tmp_path):
   step = int(msg.split('at step ')[1].split(';')[0])
   kept = sorted(int(d) for d in os.listdir(tmp_path / 'w' / 'checkpoints') if d.isdigit())
   assert kept[-1] == step - 1
+  rows = read_jsonl(str(tmp_path / 'w' / 'metrics.jsonl'))
+  assert [r['step'] for r in rows] == list(range(1, step)), rows
+  assert all('train/loss' in r and not any('nonfinite' in k for k in r) for r in rows), rows
 
 
 def test_describe_nonfinite_names_the_layer():
   c = tiny.config('glow', (8, 8, 1))
   labels = flows.layer_labels(flows.get_model(c))
-  msg = flows.describe_nonfinite({'loss': float('nan'), 'nonfinite_layer': 3.0}, c)
+  msg = flows.describe_nonfinite({'loss': float('nan'), '_nonfinite_layer': 3.0}, c)
   assert labels[3] in msg and f'bijector 3 of {len(labels)}' in msg
-  assert 'prior term' in flows.describe_nonfinite({'loss': float('inf'), 'nonfinite_layer': -1.0}, c)
+  assert 'prior term' in flows.describe_nonfinite({'loss': float('inf'), '_nonfinite_layer': -1.0}, c)
   f = tiny.config('ffjord', (2,))
   assert 'max_steps=1000' in flows.describe_nonfinite({'loss': float('nan'), 'solver_failed': 1.0, 'nfe': 6001.}, f)
 

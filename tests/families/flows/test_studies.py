@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import integrate
 
+from gen_jax.core.metrics import read_jsonl
 from tests import helpers
 
 OUTPUTS = {'study_mnist5k': ('mnist5k.json', 'samples.png', 'interpolation.png', 'ood.png'),
@@ -75,3 +76,29 @@ def test_ood_sets_are_dequantized_8bit_images_of_the_test_shape():
   for k, v in sets.items():
     assert v.shape == pixels.shape and v.dtype == np.float32 and v.min() >= 0 and v.max() < 1, k
   np.testing.assert_array_equal(np.floor(sets['inverted'] * 256), 255 - pixels)
+
+
+def test_study_glow_refuses_an_unknown_choice(tmp_path):
+  with pytest.raises(ValueError, match=r"unknown \['scale'\]; allowed: scale_fn, permutation"):
+    _load('study_glow').run(str(tmp_path), choices=('scale_fn', 'scale'))
+  assert not os.listdir(tmp_path)  # refused before anything was trained or written
+
+
+def test_study_mnist5k_can_skip_the_ood_sets(tmp_path, models_dir):
+  result = _load('study_mnist5k').run(str(tmp_path), tiny=True, models_dir=models_dir, models=('glow',),
+                                      temperatures=(1.0,), ood_sets=False)
+  assert 'ood' not in result['models']['glow'] and 'bits_per_dim' in result['models']['glow']['test']
+  assert not os.path.exists(tmp_path / 'ood.png') and os.path.getsize(tmp_path / 'samples.png') > 0
+
+
+def test_study_mnist5k_keeps_ffjords_log_every_for_its_nfe_curve(tmp_path, models_dir):
+  study = _load('study_mnist5k')
+  config, _, info = study.study_run('ffjord', True, 12, models_dir)
+  every = helpers.load_config('experiments/flows/flows_mnist5k.py', 'ffjord,tiny').log_every
+  assert config.num_train_steps == 12 and config.log_every == every < 12 // 4  # the study's own: 12 // 4
+  rows = read_jsonl(os.path.join(info['workdir'], 'metrics.jsonl'))
+  steps, nfe = zip(*[(r['step'], r['train/nfe']) for r in rows if 'train/nfe' in r])
+  assert list(steps) == list(range(every, config.num_train_steps + 1, every))
+  assert all(n >= 7 for n in nfe), nfe  # tsit5: at least one step of 6 evaluations, plus the first one
+  study._plot_nfe({'ffjord': list(zip(steps, nfe))}, str(tmp_path / 'nfe.png'))
+  assert os.path.getsize(tmp_path / 'nfe.png') > 0
