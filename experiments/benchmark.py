@@ -99,7 +99,8 @@ def main(argv):
     achieved = r['flops_per_step'] * r['steps_per_s']
     print(f'{spec:46s} {dtype:>8s} {config.batch_size:6d} {r["compile_s"]:9.2f} {r["steps_per_s"]:8.2f} '
           f'{r["examples_per_s"]:9.1f} {r["flops_per_example"] / 1e9:9.4f} {achieved / 1e9:8.2f} '
-          f'{100 * achieved / p:5.1f}% {_mib(r["step_memory_bytes"])} {_mib(r["device_peak_bytes"])}')
+          f'{100 * achieved / p:5.1f}% {_mib(r["step_memory_bytes"])} {_mib(r["device_peak_bytes"])}'
+          + (f'   NFE {r["nfe"]:.0f} (FLOPs count one evaluation of the loop body)' if 'nfe' in r else ''))
     rows.append({**env, 'kind': 'train_step', 'experiment': spec, 'family': config.family, 'dtype': dtype,
                  'batch': config.batch_size, 'peak_flops': p, 'mfu': achieved / p,
                  **{k: v for k, v in r.items() if k != 'sample'}})

@@ -137,6 +137,8 @@ def benchmark_train_step(config, steps: int, sample_batch: int = 0) -> dict:
             'examples_per_s': steps * config.batch_size / elapsed, 'flops_per_step': flops,
             'flops_per_example': flops / config.batch_size, 'step_memory_bytes': planned_bytes(compiled),
             'device_peak_bytes': device_peak_bytes(), 'loss_finite': bool(jnp.isfinite(metrics['loss']))}
+  if 'nfe' in metrics:  # a continuous model's network evaluations per solve (FFJORD): its cost is NFE x the body
+    result['nfe'] = float(metrics['nfe'])
   if sample_batch:
     result['sample'] = benchmark_sampler(family, config, state, sample_batch)
   return result

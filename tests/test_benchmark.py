@@ -13,6 +13,13 @@ def test_train_step_and_sampler_figures():
   assert r['flops_per_step'] > 0 and math.isclose(r['flops_per_example'] * config.batch_size, r['flops_per_step'])
   assert r['step_memory_bytes'] > 0  # XLA:CPU reports its plan
   assert r['sample']['flops_per_call'] > 0 and r['sample']['samples_per_s'] > 0  # loop-free: the whole call
+  assert 'nfe' not in r                                     # only continuous models report network evaluations
+
+
+def test_continuous_flow_reports_its_nfe():
+  config = helpers.load_config('experiments/flows/flows_toy2d.py', 'ffjord,tiny')
+  r = bench.benchmark_train_step(config, steps=1)
+  assert r['nfe'] >= 2 and r['nfe'] == int(r['nfe'])        # at least one solver step, whole evaluations
 
 
 def test_looping_sampler_flops_are_one_call_times_the_calls():
