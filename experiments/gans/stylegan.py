@@ -5,13 +5,15 @@
   ./launch.sh --config=experiments/gans/stylegan.py --workdir=runs/stylegan --mode=sample --config.sample.truncation_psi=0.7
   ./launch.sh --config=experiments/gans/stylegan.py:celeb_a --workdir=runs/stylegan_celeba   # tfds celeb_a at 64x64
 
-Mapping network z -> w (8 layers, learning-rate multiplier 0.01), modulated / demodulated 3x3
+Mapping network z -> w (2 layers as in StyleGAN2-ADA's CIFAR-10 setting, 8 in the paper:
+``--config.model.mapping_layers=8``; learning-rate multiplier 0.01), modulated / demodulated 3x3
 convolutions, per-layer noise with learned strength, a learned 4x4 constant, skip-connection RGB
 outputs, style mixing (probability 0.9), truncation with the tracked mean w; a residual
 discriminator with minibatch std; equalized learning rate everywhere; non-saturating loss with R1
-(gamma 1) on every discriminator update (lazy R1, ``--config.gan.r1_every=16``, saves compute on
-GPUs, but XLA:CPU runs convolution gradients inside the conditional it needs very slowly), Adam(1e-3,
-betas 0, 0.99), EMA of G. CPU-sized: widths 32, 32, 16, 16 at 4, 8, 16, 32 pixels, w of 32.
+(gamma 10, StyleGAN2's default) on every discriminator update (lazy R1, ``--config.gan.r1_every=16``,
+saves compute on GPUs, but XLA:CPU runs convolution gradients inside the conditional it needs very
+slowly), Adam(1e-3, betas 0, 0.99), EMA of G. CPU-sized: widths 32, 32, 16, 16 at 4, 8, 16, 32
+pixels, w of 32. Short runs on mnist5k still collapse to a few glyphs (docs/gans.md).
 
 Variants (comma-separated):
   mnist5k | celeb_a      the data (default mnist5k)
@@ -43,12 +45,12 @@ def get_config(arg: str | None = None):
   c.model.channels = (32, 32, 16, 16)
   c.model.latent_dim = 32
   c.model.w_dim = 32
-  c.model.mapping_layers = 8
+  c.model.mapping_layers = 2
   c.model.mapping_lr_mul = 0.01
   c.model.noise_mode = 'random'
   c.model.mbstd_group = 4
   c.model.mbstd_features = 1
-  c.gan.r1_gamma = 1.0
+  c.gan.r1_gamma = 10.0
   c.gan.r1_every = 1
   c.gan.style_mixing = 0.9
   for o in (c.optim, c.optim_d):

@@ -4,9 +4,11 @@
 The canvas: models that need a power-of-two side (StyleGAN, ProGAN) work on images padded to
 ``config.model.resolution`` with the data's background value (-1 for data in [-1, 1], else 0), so the
 data pipeline, the FID of ``--mode=eval`` and the project classifier all see the dataset's own shape:
-``to_canvas`` pads real batches, ``from_canvas`` crops generated ones (the discriminator always sees
-a cropped-then-padded canvas, so the generator's border pixels are never used). The MLP GAN and DCGAN
-work on the data's shape directly.
+``to_canvas`` pads real batches, ``from_canvas`` crops generated ones. StyleGAN's discriminator sees
+its fakes cropped and padded back (``fake_for_discriminator``), so the generator's border pixels are
+never used and cannot give the fakes away (real canvases have exactly the background there). ProGAN's
+fakes are upsampled from the stage's resolution and compared with real images blended to it; they go to
+the discriminator as generated. The MLP GAN and DCGAN work on the data's shape directly.
 
 ``Networks`` holds the static description (modules, shapes, the growth schedule); the functions
 below are pure functions of parameters and state:
@@ -250,6 +252,14 @@ def real_for_discriminator(nets: Networks, x_canvas: jax.Array, step: jax.Array)
     return x_canvas
   stage, alpha = growth(nets, step)
   return progan.real_at_dynamic_stage(x_canvas, stage, alpha, nets.num_stages)
+
+
+def fake_for_discriminator(nets: Networks, x_canvas: jax.Array) -> jax.Array:
+  """Generated canvas images as the discriminator sees them: StyleGAN's are cropped to the data's shape
+  and padded with the background, like the real ones (module docstring); the other models' unchanged."""
+  if nets.name != 'stylegan':
+    return x_canvas
+  return to_canvas(from_canvas(x_canvas, nets), nets)
 
 
 def num_parameters(tree: Any) -> int:

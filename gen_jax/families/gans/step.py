@@ -165,7 +165,7 @@ def make_train_step(config: Any) -> Callable:
       xr, yr = _chunk(x, game.n_critic, i), _chunk(labels, game.n_critic, i)
       z = net_lib.sample_latents(k_z, m, nets)
       xf, _, _ = net_lib.generate(nets, params_g, g_stats, z, yr, k_g, step, train=True)
-      xf = jax.lax.stop_gradient(xf)
+      xf = net_lib.fake_for_discriminator(nets, jax.lax.stop_gradient(xf))
       real_in, fake_in = game.d_input(xr, k_r, p), game.d_input(xf, k_f, p)
       yp = yr if game.pac == 1 else None
       r1_due = (step * game.n_critic + i) % game.r1_every == 0
@@ -233,6 +233,7 @@ def make_train_step(config: Any) -> Callable:
 
     def g_loss_fn(pg):
       xf, new_stats, aux = net_lib.generate(nets, pg, g_stats, z, y_g, k_g, step, train=True, update_stats=True)
+      xf = net_lib.fake_for_discriminator(nets, xf)
       logits, _ = net_lib.discriminate(nets, params_d, d_sn, game.d_input(xf, k_f, p),
                                        y_g if game.pac == 1 else None, step)
       adv = jnp.mean(losses.generator_loss(game.loss, logits))
@@ -321,6 +322,7 @@ def make_eval_step(config: Any) -> Callable:
     z = net_lib.sample_latents(k_z, x.shape[0], nets)
     xf, _, _ = net_lib.generate(nets, state.params['g'], _extra(state, 'g_stats'), z, labels, k_g, state.step,
                                 train=False)
+    xf = net_lib.fake_for_discriminator(nets, xf)
     d_sn = _extra(state, 'd_sn')
     real, _ = net_lib.discriminate(nets, state.params['d'], d_sn, pack(x, game.pac), labels, state.step)
     fake, _ = net_lib.discriminate(nets, state.params['d'], d_sn, pack(xf, game.pac), labels, state.step)

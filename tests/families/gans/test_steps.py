@@ -71,6 +71,35 @@ def test_train_metrics_name_both_players():
   np.testing.assert_allclose(m['d_loss'], m['d_fake'] - m['d_real'], rtol=1e-5, atol=1e-6)   # WGAN: d(G(z)) - d(x)
 
 
+def test_stylegan_discriminator_never_sees_the_generator_border(monkeypatch):
+  """6x6 digits on an 8x8 canvas: the real images reach D padded with the background, so StyleGAN's fakes
+  must too (cropped, then padded), or D separates them by the border alone. A generator whose output differs
+  only outside the 6x6 data must give the same losses, logits and updates."""
+  from gen_jax.families.gans import networks   # pylint: disable=import-outside-toplevel
+  c = tiny.config('stylegan', **{'model.data_shape': (6, 6, 1)})
+  rng = np.random.default_rng(0)
+  batch = {'image': jax.numpy.asarray(rng.uniform(-1, 1, (8, 6, 6, 1)).astype(np.float32)),
+           'label': jax.numpy.zeros(8, jax.numpy.int32), 'mask': jax.numpy.ones(8)}
+  state = tiny.init(c, batch)
+  nets = networks.get_networks(c)
+  border = np.asarray(networks.to_canvas(jax.numpy.zeros((1, 6, 6, 1)), nets)) != 0
+  assert border.sum() == 64 - 36
+  key = jax.random.key(3)
+  want_state, want = jax.jit(gans.make_train_step(c))(jax.tree.map(jax.numpy.copy, state), batch, key)
+  generate = networks.generate
+
+  def bright_border(*args, **kwargs):
+    x, stats, aux = generate(*args, **kwargs)
+    return x + 5.0 * border, stats, aux
+
+  monkeypatch.setattr(networks, 'generate', bright_border)
+  got_state, got = jax.jit(gans.make_train_step(c))(state, batch, key)
+  for k in ('d_loss', 'g_loss', 'd_real', 'd_fake'):
+    np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-6, err_msg=k)
+  for a, b in zip(jax.tree.leaves(got_state.params), jax.tree.leaves(want_state.params)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
 def test_samples_of_requested_classes_and_truncation_only_for_stylegan():
   c = tiny.config('mlp', 'toy2d/8gaussians', **{'model.num_classes': 8})
   state = tiny.init(c, tiny.point_batch())
