@@ -59,6 +59,8 @@ def device_run(spec: str, mesh: str, steps: int) -> dict:
   from gen_jax import train
   config = bench.load_config(spec)
   config.mesh.data, config.mesh.fsdp = {'1': (1, 1), 'data8': (8, 1), 'data2_fsdp4': (2, 4)}[mesh]
+  if config.get('eval_batch_size') and config.eval_batch_size % 8:  # only train steps run: any multiple of 8
+    config.eval_batch_size = config.batch_size
   family, info, mesh_obj = train.validate(config)
   batch = bench.synthetic_batch(info, config, mesh_obj)
   state, shardings = train.init_state(family, config, mesh_obj, jax.random.key(0), batch)
@@ -94,7 +96,9 @@ def plot(result: dict, path: str) -> None:
     axes[0, 1].set(xlabel=field, ylabel='ms per step', title='width')
     axes[0, 1].legend()
   import matplotlib.ticker  # pylint: disable=g-import-not-at-top
-  for ax in axes[0]:
+  xs = [[r['batch'] for r in b]] + ([[r[result['width_field']] for r in result['width']]] if result['width'] else [])
+  for ax, ticks in zip(axes[0], xs):
+    ax.set_xticks(ticks)                       # the measured points, labelled (log axes hide most decades' ticks)
     for axis in (ax.xaxis, ax.yaxis):
       axis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
       axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -115,10 +119,15 @@ def main(argv):
     print(result['width'][-1], flush=True)
   if _DEVICES.value:
     for mesh, n in (('1', 1), ('data8', 8), ('data2_fsdp4', 8)):
-      env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={n}', JAX_PLATFORMS='cpu')
+      kept = ' '.join(f for f in os.environ.get('XLA_FLAGS', '').split()   # the launcher's defaults stay
+                      if not f.startswith('--xla_force_host_platform_device_count'))
+      env = dict(os.environ, XLA_FLAGS=f'{kept} --xla_force_host_platform_device_count={n}'.strip(),
+                 JAX_PLATFORMS='cpu')
       out = subprocess.run([sys.executable, os.path.abspath(__file__), f'--config={_CONFIG.value}',
                             f'--device_worker={mesh}', f'--steps={_STEPS.value}'], env=env, capture_output=True,
-                           text=True, check=True)
+                           text=True)
+      if out.returncode:
+        raise SystemExit(f'the {mesh} measurement failed:\n{out.stderr[-3000:]}')
       result['devices'].append(json.loads(out.stdout.split('RESULT ', 1)[1]))
       print(result['devices'][-1], flush=True)
     ref = result['devices'][0]
