@@ -19,7 +19,6 @@ import sys
 import time
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -228,7 +227,7 @@ def build(model):
     loss = fwd_loss(batch)
     loss.backward()
     if extras:  # the project's default tail: clip 1.0, scheduled lr, EMA with warm-up
-      gn = torch.nn.utils.clip_grad_norm_(params, 1.0)
+      torch.nn.utils.clip_grad_norm_(params, 1.0)
       for g in opt.param_groups:
         g['lr'] = project_lr(state['step'])
     opt.step()
