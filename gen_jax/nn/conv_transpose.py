@@ -21,11 +21,17 @@ import jax.numpy as jnp
 from jax import lax
 
 
+def _pair(v, default: int) -> tuple:
+  """A 2-D window attribute as a tuple: flax accepts an int, a sequence or None (its default)."""
+  if v is None:
+    return (default, default)
+  return (v, v) if isinstance(v, int) else tuple(v)
+
+
 def _is_subpixel_case(m: nn.ConvTranspose) -> bool:
-  ks = tuple(m.kernel_size) if not isinstance(m.kernel_size, int) else (m.kernel_size,) * 2
-  strides = tuple(m.strides) if m.strides is not None else (1, 1)
-  return (ks == (4, 4) and strides == (2, 2) and m.padding == 'SAME' and m.kernel_dilation in (None, 1, (1, 1))
-          and not m.transpose_kernel and getattr(m, 'mask', None) is None)
+  return (_pair(m.kernel_size, 1) == (4, 4) and _pair(m.strides, 1) == (2, 2) and m.padding == 'SAME'
+          and _pair(m.kernel_dilation, 1) == (1, 1) and not m.transpose_kernel
+          and getattr(m, 'mask', None) is None)
 
 
 def subpixel_conv_transpose(x: jax.Array, kernel: jax.Array, precision=None) -> jax.Array:

@@ -40,6 +40,7 @@ def test_subpixel_case_equals_flax(shape, features, use_bias):
 
 
 @pytest.mark.parametrize('kw', [dict(kernel_size=(3, 3), strides=(2, 2), padding='SAME'),
+                                dict(kernel_size=(4, 4), strides=(2, 2), padding='SAME', kernel_dilation=(2, 2)),
                                 dict(kernel_size=(4, 4), strides=(2, 2), padding='VALID'),
                                 dict(kernel_size=(4, 4), strides=(1, 1), padding='SAME')])
 def test_other_configurations_are_flax_itself(kw):

@@ -55,8 +55,8 @@ def filter_logits(logits: jax.Array, top_k: int | None = None, top_p: float = 1.
 def sample_logits(rng: jax.Array, logits: jax.Array, temperature: float = 1.0, top_k: int | None = None,
                   top_p: float = 1.0) -> jax.Array:
   """int32 [...] tokens from ``logits`` [..., V] (module docstring)."""
-  check_filters(top_k, top_p)
   if temperature == 0.0:
+    check_filters(top_k, top_p)  # (filter_logits checks them on the other path)
     return jnp.argmax(logits, axis=-1).astype(jnp.int32)
   z = filter_logits(logits.astype(jnp.float32) / temperature, top_k, top_p)
   return jax.random.categorical(rng, z, axis=-1).astype(jnp.int32)
