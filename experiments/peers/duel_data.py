@@ -5,6 +5,7 @@ VAE_B = 128
 UNET_B = 32
 GPT_B, GPT_T, GPT_V = 16, 128, 96
 GAN_B, GAN_Z = 64, 64
+FLOW_B = 64
 NBATCH = 4
 
 
@@ -33,3 +34,10 @@ def gan_batches(seed=0):
   return [dict(x=((rng.random((GAN_B, 1, 28, 28)) < 0.3) * 2.0 - 1.0).astype(np.float32),
                z_d=rng.standard_normal((GAN_B, GAN_Z)).astype(np.float32),
                z_g=rng.standard_normal((GAN_B, GAN_Z)).astype(np.float32)) for _ in range(NBATCH)]
+
+
+def flow_batches(seed=0):
+  """Uniformly dequantized 8-bit 28x28x1 images in [0, 1) (NCHW), as the mnist5k pipeline delivers them."""
+  rng = np.random.default_rng(seed)
+  return [dict(x=((rng.integers(0, 256, (FLOW_B, 1, 28, 28)) + rng.random((FLOW_B, 1, 28, 28))) / 256.0)
+               .astype(np.float32)) for _ in range(NBATCH)]

@@ -4,7 +4,7 @@ Protocol (stdin/stdout, one JSON line each):  ready-line at start; then for each
   'run N'          -> N steps, each timed alone (dispatch + block_until_ready on state and metrics)
   'pipe N'         -> N steps dispatched back to back, one block at the end (as the training loop runs)
   'quit'
-Usage: python jax_worker.py MODEL   (MODEL: vae | vae_bare | mlp | mlp_bare | unet | unet_projopt | gpt | dcgan)
+Usage: python jax_worker.py MODEL   (MODEL: vae | vae_bare | mlp | mlp_bare | unet | unet_projopt | gpt | dcgan | glow)
 The XLA:CPU defaults that launch.sh sets (gen_jax.core.xla_flags) are applied here too, so the worker times
 what a user's run computes; GEN_JAX_XLA_DEFAULTS=0 or an explicit flag in XLA_FLAGS overrides them.
 PERFDUEL_GPT_VARIANTS (default 'peer'): the variants of experiments/transformers/gpt_pydocs.py for `gpt`.
@@ -112,6 +112,10 @@ def make_config(model: str):
     c = load_experiment(f'{ROOT}/experiments/gans/dcgan.py', os.environ.get('PERFDUEL_GAN_VARIANTS'))
     c.batch_size = duel_data.GAN_B
     return c
+  if model == 'glow':  # experiments/flows/flows_mnist5k.py (default glow), batch 64
+    c = load_experiment(f'{ROOT}/experiments/flows/flows_mnist5k.py')
+    c.batch_size = duel_data.FLOW_B
+    return c
   raise SystemExit(f'unknown model {model}')
 
 
@@ -130,6 +134,9 @@ def build(model: str):
   elif model == 'dcgan':
     family, info, mesh = train.validate(c)
     batches_np = [{'image': np.transpose(b['x'], (0, 2, 3, 1)).copy()} for b in duel_data.gan_batches()]
+  elif model == 'glow':
+    family, info, mesh = train.validate(c)
+    batches_np = [{'image': np.transpose(b['x'], (0, 2, 3, 1)).copy()} for b in duel_data.flow_batches()]
   else:
     family, info, mesh = train.validate(c)
     batches_np = [{'image': np.transpose(b['x'], (0, 2, 3, 1)).copy(), 'label': b['label']}
@@ -168,6 +175,11 @@ def forward_flops(model: str, c, state, batch) -> float:
     fn = lambda p, z: net_lib.generate(nets, p['g'], state.extra.get('g_stats'), z, None, jax.random.key(0),  # noqa: E731
                                        jnp.zeros((), jnp.int32), train=False)[0]
     return cost_flops(jax.jit(fn).lower(state.params, z).compile())
+  if model == 'glow':  # the flow's forward: data -> latent with its log-det
+    from gen_jax.families.flows.models import get_model as get_flow
+    flow = get_flow(c)
+    fn = lambda p, x: flow.apply({'params': p}, x)[:2]  # noqa: E731
+    return cost_flops(jax.jit(fn).lower(state.params, batch['image']).compile())
   if model == 'gpt':
     from gen_jax.families.transformers.models import get_model
     net = get_model(c)

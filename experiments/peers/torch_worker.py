@@ -1,7 +1,7 @@
 """PyTorch side of the duel: mirrors of the gen_jax models (and the diffusers UNet peer), timed on request.
 
 Same protocol as jax_worker.py ('run N', 'pipe N' (same as run for eager torch), 'quit').
-Usage: python torch_worker.py MODEL   (vae | vae_bare | mlp | mlp_bare | unet | unet_projopt | gpt)
+Usage: python torch_worker.py MODEL   (vae | vae_bare | mlp | mlp_bare | unet | unet_projopt | gpt | dcgan | glow)
   gpt             : Hugging Face GPT2LMHeadModel, 4 layers, 4 heads, width 128, context 128, vocab 96, dropout 0.1
                     (its defaults), tied head, AdamW(lr 1e-3, wd 0.01) -- the peer named in issue 12
   dcgan           : mirror of experiments/gans/dcgan.py (G: dense to 7x7x64, BN, ReLU, 4x4 stride-2 transposed
@@ -9,6 +9,10 @@ Usage: python torch_worker.py MODEL   (vae | vae_bare | mlp | mlp_bare | unet | 
                     non-saturating loss, one D then one G update per step, Adam(2e-4, 0.5, 0.999), G EMA 0.999
   vae / mlp       : the project's default optimizer tail mirrored: clip_grad_norm_(1.0), Adam (warm-up+cosine
                     lr), EMA with decay min(0.999, (1+s)/(10+s)), grad-norm metric
+  glow            : mirror of experiments/flows/flows_mnist5k.py (Glow: logit pre-transform, 2 levels x 8 steps of
+                    ActNorm, LU 1x1 conv, affine coupling with tanh-bounded log-scale and a 64-wide conv net, learned
+                    split and top priors), NLL per dimension, batch 64, the flows' tail: clip 50, Adam (warm-up +
+                    cosine lr), EMA
   *_bare / unet   : plain Adam (as refs/bench_peers.py)
 """
 import json
@@ -148,6 +152,121 @@ def build_dcgan():
   return Both(), step, fwd_only, batches
 
 
+def glow_squeeze(x):
+  """gen_jax.nn.layers.space_to_depth in NCHW: output channel (2 i + j) C + c holds pixel (2 h + i, 2 w + j) of
+  channel c (torch's pixel_unshuffle orders them c * 4 + 2 i + j; the couplings split channels, so it matters)."""
+  b, c, h, w = x.shape
+  x = x.view(b, c, h // 2, 2, w // 2, 2).permute(0, 3, 5, 1, 2, 4)
+  return x.reshape(b, 4 * c, h // 2, w // 2)
+
+
+class GlowActNorm(nn.Module):
+  def __init__(self, c):
+    super().__init__()
+    self.loc = nn.Parameter(torch.zeros(1, c, 1, 1))
+    self.log_scale = nn.Parameter(torch.zeros(1, c, 1, 1))
+
+  def forward(self, x):
+    return (x + self.loc) * self.log_scale.exp(), x.shape[2] * x.shape[3] * self.log_scale.sum()
+
+
+class GlowInvConv(nn.Module):
+  """LU-decomposed invertible 1x1 convolution, W = (tril(L, -1) + I)(triu(U, 1) + diag(exp(log_s))), y = x W."""
+
+  def __init__(self, c):
+    super().__init__()
+    w0 = torch.linalg.qr(torch.randn(c, c))[0]
+    p, lo, up = torch.linalg.lu(w0)
+    s = torch.diagonal(up)
+    self.lower = nn.Parameter(lo)
+    self.upper = nn.Parameter(torch.triu(up * torch.sign(s)[None, :], 1))
+    self.log_s = nn.Parameter(s.abs().log())
+    self.register_buffer('eye', torch.eye(c))
+
+  def forward(self, x):
+    w = (torch.tril(self.lower, -1) + self.eye) @ (torch.triu(self.upper, 1) + torch.diag(self.log_s.exp()))
+    return F.conv2d(x, w.t()[:, :, None, None]), x.shape[2] * x.shape[3] * self.log_s.sum()
+
+
+class GlowCoupling(nn.Module):
+  """Affine channel coupling, tanh-bounded log-scale with a learned factor (gen_jax's default scale_fn)."""
+
+  def __init__(self, c, hidden):
+    super().__init__()
+    self.n = c - c // 2
+    self.net = nn.Sequential(nn.Conv2d(c // 2, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, hidden, 1),
+                             nn.ReLU(), nn.Conv2d(hidden, 2 * self.n, 3, padding=1))
+    nn.init.zeros_(self.net[-1].weight)
+    nn.init.zeros_(self.net[-1].bias)
+    self.factor = nn.Parameter(torch.ones(1, self.n, 1, 1))
+
+  def forward(self, x):
+    a, b = x[:, :x.shape[1] // 2], x[:, x.shape[1] // 2:]
+    h = self.net(a)
+    ls = self.factor * torch.tanh(h[:, :self.n])
+    yb = b * ls.exp() + h[:, self.n:]
+    return torch.cat([a, yb], 1), ls.flatten(1).sum(1)
+
+
+class GlowSplitPrior(nn.Module):
+  def __init__(self, c_keep, c_out):
+    super().__init__()
+    self.conv = nn.Conv2d(c_keep, 2 * c_out, 3, padding=1)
+    nn.init.zeros_(self.conv.weight)
+    nn.init.zeros_(self.conv.bias)
+    self.logs = nn.Parameter(torch.zeros(1, 2 * c_out, 1, 1))
+
+  def forward(self, z, cond):
+    h = self.conv(cond) * (3 * self.logs).exp()
+    mu, log_sigma = h[:, 0::2], h[:, 1::2]
+    return (z - mu) * (-log_sigma).exp(), -log_sigma.flatten(1).sum(1)
+
+
+class Glow(nn.Module):
+  """Mirror of experiments/flows/flows_mnist5k.py (glow): logit pre-transform (alpha 0.05), L = 2 levels of
+  (squeeze, K = 8 steps of ActNorm, LU 1x1 conv, affine coupling with a 64-wide conv net), a learned split prior
+  and a learned top prior; loss = mean NLL in nats per dimension under a standard normal."""
+
+  def __init__(self, depth=8, levels=2, hidden=64, shape=(1, 28, 28), alpha=0.05):
+    super().__init__()
+    self.alpha, self.d = alpha, shape[0] * shape[1] * shape[2]
+    c, h, w = shape
+    self.levels, self.splits = nn.ModuleList(), nn.ModuleList()
+    for i in range(levels):
+      c, h, w = 4 * c, h // 2, w // 2
+      steps = nn.ModuleList()
+      for _ in range(depth):
+        steps.extend([GlowActNorm(c), GlowInvConv(c), GlowCoupling(c, hidden)])
+      self.levels.append(steps)
+      if i < levels - 1:
+        self.splits.append(GlowSplitPrior(c // 2, c - c // 2))
+        c = c // 2
+    self.top_mu = nn.Parameter(torch.zeros(1, c, h, w))
+    self.top_log_sigma = nn.Parameter(torch.zeros(1, c, h, w))
+
+  def forward(self, x):
+    p = self.alpha + (1 - 2 * self.alpha) * x
+    y = p.log() - (-p).log1p()
+    ld = self.d * math.log(1 - 2 * self.alpha) - (p.log() + (-p).log1p()).flatten(1).sum(1)
+    eps = []
+    for i, steps in enumerate(self.levels):
+      y = glow_squeeze(y)
+      for layer in steps:
+        y, layer_ld = layer(y)
+        ld = ld + layer_ld
+      if i < len(self.levels) - 1:
+        keep = y.shape[1] // 2
+        e, split_ld = self.splits[i](y[:, keep:], y[:, :keep])
+        ld = ld + split_ld
+        eps.append(e.flatten(1))
+        y = y[:, :keep]
+    eps.append(((y - self.top_mu) * (-self.top_log_sigma).exp()).flatten(1))
+    ld = ld - self.top_log_sigma.sum()
+    eps = torch.cat(eps, 1)
+    log_prior = -0.5 * (eps * eps + math.log(2 * math.pi)).sum(1)
+    return -(log_prior + ld)          # NLL per example, nats
+
+
 def project_lr(step, lr=1e-3, warmup=100, total=2000, end_factor=0.05):
   """optax join(linear warm-up 0 -> lr, cosine decay to end_factor * lr) as gen_jax.core.optim builds it."""
   if step < warmup:
@@ -202,6 +321,17 @@ def build(model):
     def fwd_only(tokens):
       return net(tokens[:, :-1]).logits
     extras = False
+  elif model == 'glow':
+    net = Glow().train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    batches = [torch.from_numpy(b['x']) for b in duel_data.flow_batches()]
+
+    def fwd_loss(x):
+      return net(x).mean() / net.d
+
+    def fwd_only(x):
+      return net(x)
+    extras = True
   else:
     net = (ConvVAE() if model.startswith('vae') else MLPVAE()).train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
@@ -226,10 +356,10 @@ def build(model):
     opt.zero_grad(set_to_none=True)
     loss = fwd_loss(batch)
     loss.backward()
-    if extras:  # the project's default tail: clip 1.0, scheduled lr, EMA with warm-up
-      torch.nn.utils.clip_grad_norm_(params, 1.0)
+    if extras:  # the project's default tail: clip (1.0; the flows 50.0), scheduled lr, EMA with warm-up
+      torch.nn.utils.clip_grad_norm_(params, 50.0 if model == 'glow' else 1.0)
       for g in opt.param_groups:
-        g['lr'] = project_lr(state['step'])
+        g['lr'] = project_lr(state['step'], total=2500 if model == 'glow' else 2000)
     opt.step()
     if extras:
       s = state['step']
