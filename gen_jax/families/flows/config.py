@@ -51,8 +51,8 @@ def model_defaults(name: str) -> dict:
 
 
 def ffjord_defaults() -> dict:
-  return dict(solver='tsit5', rtol=1e-5, atol=1e-5, steps=0, t1=1.0, max_steps=1000, trace='exact',
-              adjoint='checkpoint', kinetic=0.0, jacobian=0.0, hidden=64, layers=3)
+  return dict(solver='tsit5', rtol=1e-5, atol=1e-5, steps=0, t1=1.0, train_t1=False, max_steps=1000, trace='exact',
+              adjoint='checkpoint', kinetic=0.0, jacobian=0.0, hidden=64, layers=3, activation='softplus')
 
 
 def flow_config(name: str) -> ml_collections.ConfigDict:
@@ -224,3 +224,4 @@ def _validate_ffjord(config: Any, info: Any, shape: tuple[int, ...]) -> None:
   checks.number(f.get('jacobian', 0.0), 'ffjord.jacobian', 0.0, hint='RNODE weight lambda_J')
   checks.integer(f.get('hidden', 64), 'ffjord.hidden')
   checks.integer(f.get('layers', 3), 'ffjord.layers', 2)
+  checks.choice(f.get('activation', 'softplus'), 'ffjord.activation', tuple(ffjord.ACTIVATIONS))

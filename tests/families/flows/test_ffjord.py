@@ -1,7 +1,8 @@
 """FFJORD against closed forms: on a linear ODE dx/dt = A x the latent is expm(t1 A) x, the log-det is
 t1 tr(A), the RNODE integrals are those of the exact path; Hutchinson's estimate averages to the trace
 with the variance of its closed form; the NFE formula counts the solver's calls of the vector field;
-both adjoints give the same gradients."""
+both adjoints give the same gradients; a learned end time T gives the closed forms at T and their derivative
+in T; the network depends on both x and t."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -115,3 +116,56 @@ def test_step_size_control_ignores_the_rnode_integrals():
   small = controller.norm(err + (jnp.zeros(4), jnp.zeros(4)))
   np.testing.assert_allclose(small, np.sqrt((12 * 0.25 + 4 * 4.0) / 16), rtol=1e-6)
   np.testing.assert_allclose(controller.norm(err + (jnp.full(4, 1e6), jnp.full(4, -1e6))), small)
+
+
+class LinearFieldWithEndTime:
+  """f(x, t) = x A^T with ``params = {'A': A, 'sqrt_t1': s}``: the end time T = s^2 is learned."""
+
+  @staticmethod
+  def apply(variables, x, t):
+    del t
+    return x @ variables['params']['A'].T
+
+
+def test_learned_end_time_matches_the_closed_forms_and_their_derivative():
+  """With ``train_t1`` the solve runs in rescaled time with the field T f: at T = 1.21 the latent, log-det and
+  RNODE integrals are those of the linear ODE over [0, T], and d log p / dT = tr(A) - z^T A z (z = expm(T A) x;
+  d z / dT = A z) reaches sqrt_t1 by the chain rule dT / d sqrt_t1 = 2 sqrt_t1."""
+  c = _config(trace='exact', train_t1=True, t1=0.3)  # t1 is only the initial value of a learned T
+  x = jnp.asarray(np.random.default_rng(4).normal(size=(5, 3)), jnp.float32)
+  params = {'A': jnp.asarray(A, jnp.float32), 'sqrt_t1': jnp.float32(1.1)}
+  big_t = 1.1 ** 2
+
+  def log_p(p):
+    out = ffjord.log_density(LinearFieldWithEndTime, p, x, jax.random.key(0), c)
+    return jnp.sum(out['z_logp'] + out['delta']), out
+
+  (_, out), grads = jax.jit(jax.value_and_grad(log_p, has_aux=True))(params)
+  z = np.asarray(x, np.float64) @ linalg.expm(big_t * A).T
+  np.testing.assert_allclose(out['z'], z, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(out['delta'], big_t * np.trace(A), rtol=1e-5)
+  np.testing.assert_allclose(out['jacobian'], big_t * np.sum(A ** 2), rtol=1e-5)
+  kinetic = [integrate.quad(lambda t, xi=xi: np.sum((A @ linalg.expm(t * A) @ xi) ** 2), 0, big_t, epsabs=1e-12)[0]
+             for xi in np.asarray(x, np.float64)]
+  np.testing.assert_allclose(out['kinetic'], kinetic, rtol=1e-4)
+  d_dt = np.sum(np.trace(A) - np.einsum('bi,ij,bj->b', z, A, z))
+  np.testing.assert_allclose(grads['sqrt_t1'], 2 * 1.1 * d_dt, rtol=1e-4)
+  back, _ = ffjord.integrate(LinearFieldWithEndTime, params, out['z'], c, reverse=True)
+  np.testing.assert_allclose(back, x, atol=1e-5)
+
+
+@pytest.mark.parametrize('activation', ['softplus', 'tanh'])
+def test_network_depends_on_x_and_t_and_holds_the_learned_end_time(activation):
+  """ConcatSquash gates and shifts every layer by t, so f changes with t at a fixed x (and with x at a
+  fixed t); ``train_t1`` adds sqrt_t1 = sqrt(t1) to the parameters, which ``end_time`` squares."""
+  c = _config(activation=activation, train_t1=True, t1=0.5, hidden=16, layers=3)
+  net = ffjord.get_net(c)
+  x = jnp.asarray(np.random.default_rng(5).normal(size=(4, 3)), jnp.float32)
+  params = net.init(jax.random.key(0), x, 0.0)['params']
+  np.testing.assert_allclose(params['sqrt_t1'], np.sqrt(0.5), rtol=1e-6)
+  np.testing.assert_allclose(ffjord.end_time(params, ffjord.settings(c)), 0.5, rtol=1e-6)
+  f = lambda xx, t: net.apply({'params': params}, xx, t)  # noqa: E731
+  d_dt = jax.jvp(lambda t: f(x, t), (0.3,), (1.0,))[1]
+  d_dx = jax.jacfwd(lambda xx: f(xx[None], 0.3)[0])(x[0])
+  assert np.abs(np.asarray(d_dt)).min() > 0 and np.linalg.matrix_rank(np.asarray(d_dx)) == 3
+  assert 'sqrt_t1' not in ffjord.get_net(_config()).init(jax.random.key(0), x, 0.0)['params']

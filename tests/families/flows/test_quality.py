@@ -35,12 +35,10 @@ def mean_nll(state, config, test):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('variant,steps,gap,share', [('realnvp', 2000, 0.35, 0.8), ('spline', 1500, 0.3, 0.85),
-                                                     ('ffjord', 300, 1.0, None)])
+@pytest.mark.parametrize('variant,steps,gap,share', [('realnvp', 2000, 0.35, 0.8), ('spline', 1500, 0.3, 0.85)])
 def test_flow_learns_the_checkerboard(variant, steps, gap, share):
   """``gap``: how far above ln 32 the trained NLL may be; ``share``: the least fraction of samples on the
-  squares (chance is about 1/2; FFJORD's 300 steps learn the density's scale and centre only, so its
-  samples are not checked)."""
+  squares (chance is about 1/2)."""
   c = helpers.load_config('experiments/flows/flows_toy2d.py', f'{variant},checkerboard')
   c.num_train_steps = steps
   state = flows.init(jax.random.key(0), c, batch(0))
@@ -56,3 +54,29 @@ def test_flow_learns_the_checkerboard(variant, steps, gap, share):
   assert untrained > TRUE_NLL + 0.8, got  # ActNorm's data-dependent init already fits the data's scale
   assert TRUE_NLL - 0.05 < nll < min(TRUE_NLL + gap, untrained - 0.8), got
   assert share is None or np.mean(inside(x)) > share, got
+
+
+@pytest.mark.slow
+def test_ffjord_gets_past_the_best_gaussian_on_rings():
+  """FFJORD first fits a Gaussian of the rings' scale and stays there for hundreds of steps; with the
+  experiment's schedule it must get out within 1,000 steps: its test NLL ends 0.15 nats below the best any
+  Gaussian can do on the test points (the maximum-likelihood Gaussian's NLL, 1/2 log det(2 pi e S) with S
+  their covariance) and above the true density's (the Bessel-function mixture of study_toy2d.py, minus
+  the test set's noise). The old schedule (lr 1e-3, cosine decay) sat at the Gaussian for the whole run."""
+  c = helpers.load_config('experiments/flows/flows_toy2d.py', 'ffjord,rings')
+  c.num_train_steps = 1000
+
+  def rings(i, n=256):
+    x, label = toy2d.sample_toy2d('rings', n, np.random.default_rng(i))
+    return {'x': jnp.asarray(x, jnp.float32), 'label': jnp.asarray(label, jnp.int32), 'mask': jnp.ones(n)}
+
+  state = flows.init(jax.random.key(0), c, rings(0))
+  test = rings(10 ** 6, 2000)
+  pts = np.asarray(test['x'], np.float64)
+  best_gaussian = 0.5 * np.linalg.slogdet(2 * np.pi * np.e * np.cov(pts.T, bias=True))[1]
+  true_nll = -float(np.mean(helpers.load_script('experiments/flows/study_toy2d.py').true_log_density('rings', pts)))
+  step = jax.jit(flows.make_train_step(c))
+  for i in range(c.num_train_steps):
+    state, _ = step(state, rings(i + 1), jax.random.key(1))
+  nll = mean_nll(state, c, test)
+  assert true_nll - 0.05 < nll < best_gaussian - 0.15, (nll, best_gaussian, true_nll)

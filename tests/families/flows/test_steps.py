@@ -108,6 +108,7 @@ def _info(shape):
     ('ffjord', (2,), {'ffjord.t1': 0.0}, {}, 'ffjord.t1=0.0'),
     ('ffjord', (2,), {'ffjord.trace': 'skilling'}, {}, "ffjord.trace='skilling'"),
     ('ffjord', (2,), {'ffjord.adjoint': 'interpolated'}, {}, "ffjord.adjoint='interpolated'"),
+    ('ffjord', (2,), {'ffjord.activation': 'relu'}, {}, "ffjord.activation='relu'"),
     ('realnvp', (2,), {'dequantization': 'variational'}, {}, 'dequantizes 8-bit images'),
     ('ffjord', (8, 8, 1), {'dequantization': 'variational'}, {}, 'dequantizes 8-bit images'),
     ('glow', (8, 8, 1), {'dequantization': 'learned'}, {}, "dequantization='learned'"),
