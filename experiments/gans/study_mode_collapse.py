@@ -45,6 +45,7 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, num_seeds: int = 3, de
   """Trains every cell, scores it, writes the JSON, table and figures; returns the JSON's content."""
   plt = studies.pyplot()
   seeds = list(range(num_seeds))
+  t_start = time.perf_counter()
   rows, runs = [], []
   for density in densities:
     c0 = cell_config(density, 'nonsaturating', 'plain', tiny, steps)
@@ -93,7 +94,8 @@ def run(workdir: str, tiny: bool = False, steps: int = 0, num_seeds: int = 3, de
               f'hq {rows[-1]["high_quality"]:.3f} diverged {rows[-1]["diverged"]}/{len(seeds)} {wall:.0f}s', flush=True)
     studies.save_figure(fig, os.path.join(workdir, f'mode_collapse_{density}.png'), dpi=90)
   result = {'experiment': EXPERIMENT, 'num_samples': NUM_SAMPLES, 'seeds': seeds, 'device': studies.device_kind(),
-            'table': rows, 'runs': runs}
+            'densities': list(densities), 'steps': rows[0]['steps'] if rows else steps,
+            'wall_s': round(time.perf_counter() - t_start, 1), 'table': rows, 'runs': runs}
   studies.save_json(os.path.join(workdir, 'mode_collapse.json'), result)
   with open(os.path.join(workdir, 'mode_collapse.md'), 'w', encoding='utf-8') as f:
     f.write(studies.markdown(rows) + '\n')

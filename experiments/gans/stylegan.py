@@ -8,12 +8,12 @@
 Mapping network z -> w (2 layers as in StyleGAN2-ADA's CIFAR-10 setting, 8 in the paper:
 ``--config.model.mapping_layers=8``; learning-rate multiplier 0.01), modulated / demodulated 3x3
 convolutions, per-layer noise with learned strength, a learned 4x4 constant, skip-connection RGB
-outputs, style mixing (probability 0.9), truncation with the tracked mean w; a residual
+outputs, bilinear upsampling in G (``--config.model.upsample=nearest``: the old pixel copies), style mixing (probability 0.9), truncation with the tracked mean w; a residual
 discriminator with minibatch std; equalized learning rate everywhere; non-saturating loss with R1
 (gamma 10, StyleGAN2's default) on every discriminator update (lazy R1, ``--config.gan.r1_every=16``,
 saves compute on GPUs, but XLA:CPU runs convolution gradients inside the conditional it needs very
 slowly), Adam(1e-3, betas 0, 0.99), EMA of G. CPU-sized: widths 32, 32, 16, 16 at 4, 8, 16, 32
-pixels, w of 32. Short runs on mnist5k still collapse to a few glyphs (docs/gans.md).
+pixels, w of 32. Short runs on mnist5k still collapse to a few stroke-like glyphs (docs/gans.md).
 
 Variants (comma-separated):
   mnist5k | celeb_a      the data (default mnist5k)
@@ -48,6 +48,7 @@ def get_config(arg: str | None = None):
   c.model.mapping_layers = 2
   c.model.mapping_lr_mul = 0.01
   c.model.noise_mode = 'random'
+  c.model.upsample = 'linear'       # bilinear 2x in G (StyleGAN2's low-pass filter); 'nearest' paints 8x8 blocks
   c.model.mbstd_group = 4
   c.model.mbstd_features = 1
   c.gan.r1_gamma = 10.0

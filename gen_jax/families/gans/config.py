@@ -13,7 +13,7 @@
             g_norm 'batch' | 'none' ['batch'], d_norm 'none' | 'layer' ['none'], minibatch_std [False]
   stylegan: resolution (canvas side, 2^k >= the data's) [32], channels (width at 4, 8, ..., resolution),
             w_dim [64], mapping_layers [8], mapping_lr_mul [0.01], noise_mode 'random' | 'const' | 'none',
-            mbstd_group [4], mbstd_features [1]
+            upsample (the generator's) 'linear' | 'nearest' ['linear'], mbstd_group [4], mbstd_features [1]
   progan:   resolution, channels (as stylegan), stable_steps and fade_steps (the growth schedule,
             ``progan.py``), mbstd_group
 ``config.gan`` (the two-player game; each choice works with every model):
@@ -48,7 +48,7 @@ from gen_jax.families.gans import progan
 from gen_jax.families.gans.augment import TRANSFORMS, parse_policy
 from gen_jax.families.gans.losses import LOSSES
 from gen_jax.families.gans.models import D_NORMS, G_NORMS, MODELS, UPSAMPLING
-from gen_jax.families.gans.stylegan import NOISE_MODES, num_resolutions
+from gen_jax.families.gans.stylegan import NOISE_MODES, UPSAMPLE_MODES, num_resolutions
 
 IMAGE_MODELS = ('dcgan', 'stylegan', 'progan')
 GROWING = ('stylegan', 'progan')
@@ -177,6 +177,7 @@ def _validate_model(config: Any, info: Any, shape: tuple[int, ...]) -> None:
       checks.integer(m.get('mapping_layers', 8), 'model.mapping_layers')
       checks.number(m.get('mapping_lr_mul', 0.01), 'model.mapping_lr_mul', 0.0, 1.0, low_open=True)
       checks.choice(m.get('noise_mode', 'random'), 'model.noise_mode', NOISE_MODES)
+      checks.choice(m.get('upsample', 'linear'), 'model.upsample', UPSAMPLE_MODES)
       checks.integer(m.get('mbstd_features', 1), 'model.mbstd_features')
     else:
       stable = checks.integer(m.get('stable_steps', None), 'model.stable_steps', 1)

@@ -7,8 +7,10 @@ data pipeline, the FID of ``--mode=eval`` and the project classifier all see the
 ``to_canvas`` pads real batches, ``from_canvas`` crops generated ones. StyleGAN's discriminator sees
 its fakes cropped and padded back (``fake_for_discriminator``), so the generator's border pixels are
 never used and cannot give the fakes away (real canvases have exactly the background there). ProGAN's
-fakes are upsampled from the stage's resolution and compared with real images blended to it; they go to
-the discriminator as generated. The MLP GAN and DCGAN work on the data's shape directly.
+real images reach the discriminator pooled to the stage's resolution (``real_for_discriminator``), so
+its generator frames each stage's output the same way (``frame_like_data``, in ``generate``): crop,
+pad, pool; its fakes then go to the discriminator as generated. The MLP GAN and DCGAN work on the
+data's shape directly.
 
 ``Networks`` holds the static description (modules, shapes, the growth schedule); the functions
 below are pure functions of parameters and state:
@@ -31,6 +33,7 @@ import jax.numpy as jnp
 
 from gen_jax.families.gans import models, progan, stylegan
 from gen_jax.nn.layers import compute_dtype
+from gen_jax.nn.resample import resize_average, resize_nearest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,7 +213,9 @@ def generate(nets: Networks, params_g: Any, g_stats: Any, z: jax.Array, labels: 
     return synthesize(nets, params_g, ws, jax.random.fold_in(rng, 2)), g_stats, aux
   if nets.name == 'progan':
     stage, alpha = growth(nets, step)
-    fn = progan.growing_generator(nets.g, nets.canvas_shape[0])
+    padded = nets.data_shape != nets.canvas_shape
+    frame = (lambda x, res: frame_like_data(nets, x, res)) if padded else None
+    fn = progan.growing_generator(nets.g, nets.canvas_shape[0], frame)
     return fn({'params': params_g}, z, labels, stage, alpha), g_stats, aux
   if nets.name == 'dcgan':
     variables = {'params': params_g}
@@ -254,9 +259,19 @@ def real_for_discriminator(nets: Networks, x_canvas: jax.Array, step: jax.Array)
   return progan.real_at_dynamic_stage(x_canvas, stage, alpha, nets.num_stages)
 
 
+def frame_like_data(nets: Networks, x_canvas: jax.Array, res: int) -> jax.Array:
+  """Canvas images [B, R, R, C] as a real image looks at resolution ``res``: cropped to the data's
+  shape, padded with the background, average-pooled to ``res`` and upsampled back to R (the operator
+  ``progan.real_at_stage`` applies to the real canvases, without the fade-in). ProGAN's generator
+  frames each stage's to-RGB canvas with it (``generate``)."""
+  r = nets.canvas_shape[0]
+  return resize_nearest(resize_average(to_canvas(from_canvas(x_canvas, nets), nets), res), r)
+
+
 def fake_for_discriminator(nets: Networks, x_canvas: jax.Array) -> jax.Array:
   """Generated canvas images as the discriminator sees them: StyleGAN's are cropped to the data's shape
-  and padded with the background, like the real ones (module docstring); the other models' unchanged."""
+  and padded with the background, like the real ones (module docstring); the other models' unchanged
+  (ProGAN's generator frames its own output like the real images, ``frame_like_data``)."""
   if nets.name != 'stylegan':
     return x_canvas
   return to_canvas(from_canvas(x_canvas, nets), nets)

@@ -18,9 +18,19 @@ steps; stage s >= 1 starts at ``S + (s - 1)(F + S)``, fades in over F steps (alp
 then stable for S steps; the last stage runs to the end. The growth ends at ``(n - 1)(F + S)``.
 During a fade-in the real images are blended the same way (``real_at_stage``), as in the paper.
 
+The border: when the data are padded to the canvas (28x28 digits on 32x32), a real image reaches
+the stage-s discriminator as the padded canvas average-pooled to ``4 * 2**s`` (blended with the
+2x coarser pooling in a fade-in), so its border carries the background, exactly at 32 and 16
+pixels and mixed with the digit's outer rows at 8 and 4. The family's generator therefore frames
+each stage's to-RGB canvas the same way before the fade-in blend (``ProGenerator.grow``'s
+``frame``, ``networks.frame_like_data``: crop to the data, pad with the background, pool to the
+stage's resolution): a fake reaches the discriminator through the same operator as a real image,
+and the generator's own border pixels never do. At the last stage the frame is a crop and pad,
+so the samples (cropped to the data) are the to-RGB output itself.
+
 ``channels[i]`` is the width at ``4 * 2**i`` in both networks.
 """
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -116,9 +126,14 @@ class ProGenerator(nn.Module):
       out = prev + alpha * (out - prev)
     return out
 
-  def grow(self, z: jax.Array, labels: jax.Array | None, stage: jax.Array, alpha: jax.Array, canvas: int) -> jax.Array:
+  def grow(self, z: jax.Array, labels: jax.Array | None, stage: jax.Array, alpha: jax.Array, canvas: int,
+           frame: Callable[[jax.Array, int], jax.Array] | None = None) -> jax.Array:
     """Canvas images [B, canvas, canvas, C] of a traced ``stage``: every stage's output is computed
-    (``__call__``'s arithmetic) and the current one kept."""
+    (``__call__``'s arithmetic, each to-RGB image upsampled to the canvas before the fade-in blend,
+    which nearest upsampling leaves unchanged) and the current one kept. ``frame(x, res)``, if given,
+    maps each stage's to-RGB canvas (``res`` = the stage's resolution) before the blend: the family
+    passes ``networks.frame_like_data`` so that the discriminator sees the fakes' border exactly as
+    it sees the real images' (``real_at_stage``), never the generator's own border pixels."""
     n = len(self.channels)
     h = pixel_norm(self.cond(pixel_norm(z.astype(jnp.float32)), labels))
     h = pixel_norm(lrelu(self.dense(h))).reshape(z.shape[0], 4, 4, self.channels[0])
@@ -126,9 +141,12 @@ class ProGenerator(nn.Module):
     for i in range(n - 1):
       h = pixel_norm(lrelu(self.conv_a[i](upsample2x(feats[-1]))))
       feats.append(pixel_norm(lrelu(self.conv_b[i](h))))
-    out = resize_nearest(self._output(feats, 0, alpha), canvas)
+    rgb = [resize_nearest(self.torgb[s](feats[s]), canvas) for s in range(n)]
+    if frame is not None:
+      rgb = [frame(x, 4 * 2 ** s) for s, x in enumerate(rgb)]
+    out = rgb[0]
     for s in range(1, n):
-      out = jnp.where(stage == s, resize_nearest(self._output(feats, s, alpha), canvas), out)
+      out = jnp.where(stage == s, rgb[s - 1] + alpha * (rgb[s] - rgb[s - 1]), out)
     return out
 
 
@@ -198,9 +216,10 @@ class ProDiscriminator(nn.Module):
     return self._final(u, labels, update)
 
 
-def growing_generator(module: ProGenerator, canvas: int):
-  """``fn(variables, z, labels, stage, alpha) -> [B, canvas, canvas, C]`` for a traced stage."""
-  return lambda v, z, y, stage, alpha: module.apply(v, z, y, stage, alpha, canvas, method=module.grow)
+def growing_generator(module: ProGenerator, canvas: int, frame: Callable[[jax.Array, int], jax.Array] | None = None):
+  """``fn(variables, z, labels, stage, alpha) -> [B, canvas, canvas, C]`` for a traced stage; ``frame`` as in
+  ``ProGenerator.grow``."""
+  return lambda v, z, y, stage, alpha: module.apply(v, z, y, stage, alpha, canvas, frame, method=module.grow)
 
 
 def growing_discriminator(module: ProDiscriminator, mutable: Any):

@@ -21,9 +21,18 @@ import jax.numpy as jnp
 from gen_jax.families.gans.models import DiscriminatorHead, SpectralNormed
 from gen_jax.nn.equalized import SQRT2, EqualizedConv, EqualizedDense, ModulatedConv
 from gen_jax.nn.normalization import minibatch_stddev, pixel_norm
-from gen_jax.nn.resample import downsample2x, upsample2x
+from gen_jax.nn.resample import downsample2x, upsample2x, upsample2x_linear
 
 NOISE_MODES = ('random', 'const', 'none')
+UPSAMPLE_MODES = ('linear', 'nearest')
+
+
+def upsampler(mode: str):
+  """The generator's 2x upsampling: 'linear' (bilinear, StyleGAN2's low-pass [1, 3, 3, 1] filter) or
+  'nearest' (pixel copies: the skip generator's 4x4 and 8x8 RGB images then add blocks to the output)."""
+  if mode not in UPSAMPLE_MODES:
+    raise ValueError(f'unknown upsampling {mode!r}; allowed: {", ".join(UPSAMPLE_MODES)}.')
+  return upsample2x_linear if mode == 'linear' else upsample2x
 
 
 def lrelu_gain(x: jax.Array) -> jax.Array:
@@ -58,14 +67,17 @@ class MappingNetwork(nn.Module):
 
 
 class StyleLayer(nn.Module):
-  """Modulated 3x3 convolution (optionally upsampling), per-pixel noise times a learned strength
-  (initialised 0), bias and activation. ``noise`` [B, H, W, 1] or None."""
+  """Modulated 3x3 convolution (optionally after a 2x upsampling, ``upsample_mode``), per-pixel noise
+  times a learned strength (initialised 0), bias and activation. ``noise`` [B, H, W, 1] or None."""
   features: int
   upsample: bool = False
+  upsample_mode: str = 'linear'
 
   @nn.compact
   def __call__(self, x: jax.Array, w: jax.Array, noise: jax.Array | None) -> jax.Array:
-    y = ModulatedConv(self.features, 3, upsample=self.upsample, name='conv')(x, w)
+    if self.upsample:
+      x = upsampler(self.upsample_mode)(x)
+    y = ModulatedConv(self.features, 3, name='conv')(x, w)
     strength = self.param('noise_strength', nn.initializers.zeros, ())
     if noise is not None:
       y = y + strength * noise
@@ -85,9 +97,10 @@ class ToRGB(nn.Module):
 
 class SynthesisNetwork(nn.Module):
   """ws [B, num_ws, W] -> images [B, R, R, C] (linear output, skip architecture: the RGB outputs of
-  all resolutions are upsampled and summed)."""
+  all resolutions are upsampled, ``upsample_mode``, and summed)."""
   channels: Sequence[int]
   out_channels: int = 1
+  upsample_mode: str = 'linear'
 
   @nn.compact
   def __call__(self, ws: jax.Array, noise_rng: jax.Array | None, noise_mode: str = 'random') -> jax.Array:
@@ -99,9 +112,10 @@ class SynthesisNetwork(nn.Module):
       res = 4 * 2 ** i
       convs = [(False, ws[:, 2 * i])] if i == 0 else [(True, ws[:, 2 * i - 1]), (False, ws[:, 2 * i])]
       for j, (up, w) in enumerate(convs):
-        x = StyleLayer(ch, upsample=up, name=f'b{res}_conv{j}')(x, w, self._noise(noise_rng, noise_mode, b, res, j))
+        x = StyleLayer(ch, upsample=up, upsample_mode=self.upsample_mode, name=f'b{res}_conv{j}')(
+            x, w, self._noise(noise_rng, noise_mode, b, res, j))
       y = ToRGB(self.out_channels, name=f'b{res}_torgb')(x, ws[:, min(2 * i + 1, ws.shape[1] - 1)])
-      rgb = y if rgb is None else upsample2x(rgb) + y
+      rgb = y if rgb is None else upsampler(self.upsample_mode)(rgb) + y
     return rgb
 
   def _noise(self, rng: jax.Array | None, mode: str, b: int, res: int, j: int) -> jax.Array | None:
@@ -123,11 +137,12 @@ class StyleGenerator(nn.Module):
   mapping_lr_mul: float = 0.01
   num_classes: int = 0
   embed_dim: int = 32
+  upsample_mode: str = 'linear'
 
   def setup(self):
     self.mapping = MappingNetwork(self.w_dim, self.mapping_layers, self.mapping_lr_mul, self.num_classes,
                                   self.embed_dim)
-    self.synthesis = SynthesisNetwork(self.channels, self.out_channels)
+    self.synthesis = SynthesisNetwork(self.channels, self.out_channels, self.upsample_mode)
 
   def map(self, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
     return self.mapping(z, labels)
@@ -209,7 +224,7 @@ def num_resolutions(resolution: int) -> int:
 def build_generator(m: Any, out_channels: int) -> StyleGenerator:
   return StyleGenerator(tuple(m.channels), out_channels, int(m.get('w_dim', 64)), int(m.get('mapping_layers', 8)),
                         float(m.get('mapping_lr_mul', 0.01)), int(m.get('num_classes', 0) or 0),
-                        int(m.get('embed_dim', 32)))
+                        int(m.get('embed_dim', 32)), m.get('upsample', 'linear'))
 
 
 def build_discriminator(m: Any, spectral_norm: bool) -> StyleDiscriminator:
