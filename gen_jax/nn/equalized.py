@@ -21,7 +21,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gen_jax.nn.resample import upsample2x
 
 SQRT2 = math.sqrt(2.0)
 
@@ -106,12 +105,11 @@ class ModulatedConv(nn.Module):
   channel of each example is divided by the norm of its effective kernel ``w * s``, so that
   unit-variance inputs give unit-variance outputs. Scaling the input and the output instead of the
   kernel is the same arithmetic as a per-example kernel and runs as one ordinary convolution.
-  ``upsample`` doubles H and W (nearest neighbour) before the convolution.
+  Upsampling, where a layer needs it, is the caller's (StyleGAN's ``StyleLayer``).
   """
   features: int
   kernel_size: int = 3
   demodulate: bool = True
-  upsample: bool = False
   eps: float = 1e-8
   dtype: Any = jnp.float32
 
@@ -121,8 +119,6 @@ class ModulatedConv(nn.Module):
     styles = EqualizedDense(c_in, gain=1.0, bias_init=1.0, name='affine', dtype=jnp.float32)(w_latent)
     kernel = self.param('kernel', nn.initializers.normal(1.0), (k, k, c_in, self.features), jnp.float32)
     kernel = kernel * he_constant(k * k * c_in, 1.0)
-    if self.upsample:
-      x = upsample2x(x)
     y = conv2d((x * styles[:, None, None, :].astype(x.dtype)).astype(self.dtype), kernel)
     if self.demodulate:
       y = y * modulated_weight_norm(kernel, styles, self.eps)[:, None, None, :].astype(y.dtype)
